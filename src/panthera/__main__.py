@@ -1,0 +1,3 @@
+from panthera.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The shared kernel: plumbing every service needs, and no business logic."""

@@ -1,0 +1,1 @@
+"""Auth primitives shared by every service: keys, tokens, passwords, principals."""

@@ -1,0 +1,45 @@
+"""Rate limiting on the `limits` library: memory in one process, Redis across many."""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import structlog
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from panthera.kernel.errors import TooManyRequests
+
+log = structlog.get_logger("panthera.ratelimit")
+
+
+class RateLimiter:
+    """Counts hits per key; fails open when its store is unreachable.
+
+    Failing open is deliberate: a Redis outage must not lock every customer
+    out; the outage is logged and the database-side checks still apply.
+    """
+
+    def __init__(self, redis_url: str | None = None) -> None:
+        self.storage: Storage = (
+            cast(Storage, storage_from_string(f"async+{redis_url}"))
+            if redis_url
+            else MemoryStorage()
+        )
+        self.strategy = MovingWindowRateLimiter(self.storage)
+
+    async def hit(self, limit: str | RateLimitItem, *key: str) -> None:
+        item = parse(limit) if isinstance(limit, str) else limit
+        try:
+            allowed = await self.strategy.hit(item, *key)
+            if allowed:
+                return
+            stats = await self.strategy.get_window_stats(item, *key)
+        except Exception as exc:  # the store is down: fail open, loudly
+            log.warning("rate_limit_store_unavailable", error=str(exc))
+            return
+        retry_after = int(stats.reset_time - time.time()) + 1
+        raise TooManyRequests("Too many attempts; try again later", retry_after=retry_after)

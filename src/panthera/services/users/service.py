@@ -1,0 +1,252 @@
+"""Use cases of the users service: sign-up, profiles, roles, sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from panthera.kernel.auth.passwords import PasswordHasher
+from panthera.kernel.auth.principals import Principal
+from panthera.kernel.auth.tokens import TokenIssuer
+from panthera.kernel.database import Database, utcnow
+from panthera.kernel.errors import Conflict, Forbidden, NotFound, Unauthorized
+from panthera.kernel.outbox import Outbox
+from panthera.kernel.ratelimit import RateLimiter
+from panthera.services.users import events
+from panthera.services.users.models import RefreshToken, User
+from panthera.services.users.repository import RefreshTokenRepository, UserRepository
+from panthera.services.users.schemas import UserCreateRequest, UserUpdateRequest
+from panthera.services.users.settings import UsersSettings
+
+
+@dataclass(frozen=True)
+class UsersRuntime:
+    """The collaborators the use cases need, built once when the service starts."""
+
+    db: Database
+    settings: UsersSettings
+    hasher: PasswordHasher
+    issuer: TokenIssuer
+    limiter: RateLimiter
+    outbox: Outbox
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a successful login or refresh hands back."""
+
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    user: User
+
+
+def _conflict(which: str) -> Conflict:
+    return Conflict(f"A user with this {which} already exists")
+
+
+async def create(*, rt: UsersRuntime, data: UserCreateRequest, actor: Principal | None) -> User:
+    """Register a user; only an admin may create anything but a customer."""
+    role = data.role or "customer"
+    if role != "customer" and not (actor and actor.is_admin):
+        raise Forbidden("Only an admin may set a role")
+    password_hash = await rt.hasher.hash(data.password)
+    user = User(
+        id=uuid.uuid4(),
+        username=data.username,
+        email=str(data.email).lower(),
+        password_hash=password_hash,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        phone=data.phone,
+        role=role,
+    )
+    try:
+        async with rt.db.transaction() as session:
+            repo = UserRepository(session)
+            which = await repo.taken(username=user.username, email=user.email)
+            if which:
+                raise _conflict(which)
+            repo.add(user)
+            await session.flush()
+            await rt.outbox.record(
+                session, events.USER_REGISTERED, subject=user.id, data=events.user_data(user)
+            )
+    except IntegrityError as exc:  # a concurrent sign-up won the race for the name
+        raise Conflict("A user with this username or email already exists") from exc
+    return user
+
+
+async def _visible(session: AsyncSession, user_id: uuid.UUID, actor: Principal) -> User:
+    # A customer asking about anyone else learns nothing, not even existence.
+    if not actor.may_access(user_id):
+        raise Forbidden("You may only access your own profile")
+    user = await UserRepository(session).get(user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+async def get(*, rt: UsersRuntime, user_id: uuid.UUID, actor: Principal) -> User:
+    """One user: self or admin."""
+    async with rt.db.transaction() as session:
+        return await _visible(session, user_id, actor)
+
+
+async def get_all(
+    *, rt: UsersRuntime, search: str | None, offset: int, limit: int
+) -> tuple[int, list[User]]:
+    """A page of users, optionally matching `search` (admin only; checked by the route)."""
+    async with rt.db.transaction() as session:
+        return await UserRepository(session).list(search=search, offset=offset, limit=limit)
+
+
+async def update(
+    *, rt: UsersRuntime, user_id: uuid.UUID, data: UserUpdateRequest, actor: Principal
+) -> User:
+    """Change the fields that were sent; only an admin may change a role."""
+    changes = data.model_dump(exclude_unset=True)
+    if "role" in changes and not actor.is_admin:
+        raise Forbidden("Only an admin may change a role")
+    if "role" in changes and changes["role"] is None:
+        del changes["role"]
+    if "email" in changes:
+        if changes["email"] is None:
+            del changes["email"]
+        else:
+            changes["email"] = str(changes["email"]).lower()
+    try:
+        async with rt.db.transaction() as session:
+            user = await _visible(session, user_id, actor)
+            repo = UserRepository(session)
+            if "email" in changes and changes["email"] != user.email:
+                which = await repo.taken(username=None, email=changes["email"], excluding=user.id)
+                if which:
+                    raise _conflict(which)
+            for name, value in changes.items():
+                setattr(user, name, value)
+            if changes:
+                user.updated_at = utcnow()
+                await session.flush()
+                await rt.outbox.record(
+                    session, events.USER_UPDATED, subject=user.id, data=events.user_data(user)
+                )
+    except IntegrityError as exc:
+        raise Conflict("A user with this email already exists") from exc
+    return user
+
+
+async def delete(*, rt: UsersRuntime, user_id: uuid.UUID, actor: Principal) -> None:
+    """Delete an account and end its sessions."""
+    async with rt.db.transaction() as session:
+        user = await _visible(session, user_id, actor)
+        await UserRepository(session).delete(user)
+        await rt.outbox.record(
+            session, events.USER_DELETED, subject=user_id, data={"userId": str(user_id)}
+        )
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_refresh_token(
+    rt: UsersRuntime, user: User, family_id: uuid.UUID
+) -> tuple[str, RefreshToken]:
+    token = secrets.token_urlsafe(32)
+    row = RefreshToken(
+        id=uuid.uuid4(),
+        family_id=family_id,
+        user_id=user.id,
+        token_hash=_hash_token(token),
+        created_at=utcnow(),
+        expires_at=utcnow() + timedelta(days=rt.settings.refresh_token_ttl_days),
+    )
+    return token, row
+
+
+def _session(rt: UsersRuntime, user: User, refresh_token: str) -> Session:
+    return Session(
+        access_token=rt.issuer.issue(subject=str(user.id), role=user.role),
+        expires_in=rt.issuer.ttl_seconds,
+        refresh_token=refresh_token,
+        user=user,
+    )
+
+
+async def login(*, rt: UsersRuntime, email: str, password: str, client: str) -> Session:
+    """Exchange credentials for tokens; the same answer for unknown email and wrong password."""
+    email = email.lower()
+    await rt.limiter.hit(rt.settings.login_limit_per_address, "login-address", client)
+    await rt.limiter.hit(rt.settings.login_limit_per_account, "login-account", email)
+    async with rt.db.transaction() as session:
+        user = await UserRepository(session).get_by_email(email)
+    valid = await rt.hasher.verify(password, user.password_hash if user else None)
+    if user is None or not valid:
+        raise Unauthorized("Invalid email or password")
+    async with rt.db.transaction() as session:
+        token, row = _new_refresh_token(rt, user, family_id=uuid.uuid4())
+        RefreshTokenRepository(session).add(row)
+    return _session(rt, user, token)
+
+
+async def refresh(*, rt: UsersRuntime, refresh_token: str) -> Session:
+    """Rotate a refresh token; presenting a spent one revokes its whole family."""
+    now = utcnow()
+    issued: tuple[User, str] | None = None
+    async with rt.db.transaction() as session:
+        tokens = RefreshTokenRepository(session)
+        row = await tokens.get_by_hash(_hash_token(refresh_token))
+        if row is None or row.expires_at <= now:
+            raise Unauthorized("Invalid or expired refresh token")
+        if row.revoked_at is None and await tokens.spend(row.id, now):
+            user = await UserRepository(session).get(row.user_id)
+            if user is None:
+                raise Unauthorized("Invalid or expired refresh token")
+            token, new_row = _new_refresh_token(rt, user, family_id=row.family_id)
+            tokens.add(new_row)
+            issued = (user, token)
+        else:
+            # Someone holds a copy of a token already used: end every session of this login.
+            await tokens.revoke_family(row.family_id, now)
+    # Raised after the commit, so that the family's revocation is kept.
+    if issued is None:
+        raise Unauthorized("Refresh token already used; this session has been revoked")
+    return _session(rt, *issued)
+
+
+async def logout(*, rt: UsersRuntime, refresh_token: str) -> None:
+    """End the session (the token's whole family)."""
+    async with rt.db.transaction() as session:
+        tokens = RefreshTokenRepository(session)
+        row = await tokens.get_by_hash(_hash_token(refresh_token))
+        if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+            raise Unauthorized("Invalid or expired refresh token")
+        await tokens.revoke_family(row.family_id, utcnow())
+
+
+async def ensure_admin(
+    *, rt: UsersRuntime, email: str, password: str, username: str | None = None
+) -> tuple[User, bool]:
+    """Create an admin account, or report the existing account with that email.
+
+    Returns the user and whether it was created.
+    """
+    async with rt.db.transaction() as session:
+        existing = await UserRepository(session).get_by_email(email)
+    if existing is not None:
+        return existing, False
+    data = UserCreateRequest(
+        username=username or email.split("@", 1)[0][:50] or "admin",
+        email=email,
+        password=password,
+        role="admin",
+    )
+    admin = Principal(user_id=uuid.uuid4(), role="admin")
+    return await create(rt=rt, data=data, actor=admin), True

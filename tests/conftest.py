@@ -1,0 +1,166 @@
+"""Fixtures shared by every test: settings per database, the platform, HTTP clients.
+
+API tests run twice: on SQLite files in a temporary directory, and on the
+machine's real PostgreSQL in schemas unique to the test (dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from panthera.app import Platform, create_platform
+from panthera.kernel.service import ServiceSettings
+from panthera.kernel.settings import Settings
+from panthera.services.users.settings import UsersSettings
+
+POSTGRES_URL = os.environ.get(
+    "PANTHERA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+STRONG_PASSWORD = "StrongPassword123!"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def drop_schemas(prefix: str) -> None:
+    engine = create_async_engine(POSTGRES_URL)
+    try:
+        async with engine.begin() as conn:
+            names = await conn.scalars(
+                sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
+                {"p": prefix.replace("_", r"\_") + "%"},
+            )
+            for name in list(names):
+                await conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def settings(tmp_path: Path, db_backend: str) -> AsyncIterator[Settings]:
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    yield Settings(
+        data_dir=tmp_path / "data",
+        database_url=POSTGRES_URL if db_backend == "postgresql" else None,
+        schema_prefix=prefix,
+        log_json=True,
+    )
+    if db_backend == "postgresql":
+        await drop_schemas(prefix)
+
+
+def fast_service_settings(**users: Any) -> dict[str, ServiceSettings]:
+    """Cheap password hashing and generous limits, so tests spend time on behaviour."""
+    options: dict[str, Any] = {
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        "argon2_parallelism": 1,
+        "login_limit_per_account": "1000/minute",
+        "login_limit_per_address": "10000/minute",
+    }
+    options.update(users)
+    return {"users": UsersSettings(**options)}
+
+
+@pytest.fixture
+def service_settings() -> dict[str, ServiceSettings]:
+    return fast_service_settings()
+
+
+@pytest.fixture
+async def platform(
+    settings: Settings, service_settings: dict[str, ServiceSettings]
+) -> AsyncIterator[Platform]:
+    platform = create_platform(settings, service_settings=service_settings)
+    async with platform.running():
+        yield platform
+
+
+@pytest.fixture
+async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=platform.app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    password: str
+    token: str
+    refresh_token: str
+    body: dict[str, Any]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def sign_up(client: httpx.AsyncClient, name: str | None = None, **extra: Any) -> Account:
+    name = name or f"user{uuid.uuid4().hex[:8]}"
+    body = {"username": name, "email": f"{name}@example.com", "password": STRONG_PASSWORD, **extra}
+    created = await client.post("/v1/users", json=body)
+    assert created.status_code == 201, created.text
+    return await log_in(client, body["email"], body["password"])
+
+
+async def log_in(client: httpx.AsyncClient, email: str, password: str) -> Account:
+    response = await client.post("/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    data = response.json()
+    return Account(
+        id=data["user"]["id"],
+        email=email,
+        password=password,
+        token=data["accessToken"],
+        refresh_token=data["refreshToken"],
+        body=data["user"],
+    )
+
+
+@pytest.fixture
+async def admin(platform: Platform, client: httpx.AsyncClient) -> Account:
+    from panthera.services.users import service
+
+    await service.ensure_admin(
+        rt=platform.hosts["users"].app.state.users,
+        email="root@example.com",
+        password=STRONG_PASSWORD,
+        username="root",
+    )
+    return await log_in(client, "root@example.com", STRONG_PASSWORD)
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient) -> Account:
+    return await sign_up(client, "alice", firstName="Alice", lastName="Liddell")
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient) -> Account:
+    return await sign_up(client, "bob", firstName="Bob", lastName="Builder")
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The one error body: RFC 9457 fields, never a stack trace or a hash."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert "Traceback" not in response.text
+    assert "argon2" not in response.text
+    return body

@@ -1,0 +1,309 @@
+"""Every authorization and input rule of the users API, from the attacker's side."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from panthera.app import Platform
+from tests.conftest import STRONG_PASSWORD, Account, assert_problem, sign_up
+
+
+async def test_unauthenticated_requests_get_401(client: httpx.AsyncClient, alice: Account) -> None:
+    for method, path in [
+        ("GET", "/v1/users"),
+        ("GET", "/v1/users/me"),
+        ("GET", f"/v1/users/{alice.id}"),
+        ("PUT", f"/v1/users/{alice.id}"),
+        ("DELETE", f"/v1/users/{alice.id}"),
+    ]:
+        response = await client.request(method, path, json={} if method == "PUT" else None)
+        assert assert_problem(response, 401)["detail"], path
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_customer_cannot_list_users(client: httpx.AsyncClient, alice: Account) -> None:
+    assert_problem(await client.get("/v1/users", headers=alice.headers), 403)
+
+
+async def test_customer_cannot_touch_another_customer(
+    client: httpx.AsyncClient, alice: Account, bob: Account, admin: Account
+) -> None:
+    path = f"/v1/users/{bob.id}"
+    assert_problem(await client.get(path, headers=alice.headers), 403)
+    assert_problem(await client.put(path, headers=alice.headers, json={"firstName": "X"}), 403)
+    assert_problem(await client.put(path, headers=alice.headers, json={"role": "admin"}), 403)
+    assert_problem(await client.delete(path, headers=alice.headers), 403)
+    # A customer learns nothing about ids that do not exist either.
+    assert_problem(await client.get(f"/v1/users/{uuid.uuid4()}", headers=alice.headers), 403)
+    unchanged = await client.get(path, headers=admin.headers)
+    assert unchanged.json()["firstName"] == "Bob"
+    assert unchanged.json()["role"] == "customer"
+
+
+async def test_customer_cannot_raise_their_own_role(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    response = await client.put(
+        f"/v1/users/{alice.id}", headers=alice.headers, json={"role": "admin", "firstName": "Evil"}
+    )
+    assert_problem(response, 403)
+    me = (await client.get("/v1/users/me", headers=alice.headers)).json()
+    assert (me["role"], me["firstName"]) == ("customer", "Alice")
+
+
+async def test_anonymous_sign_up_cannot_choose_admin(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/users",
+        json={
+            "username": "mallory",
+            "email": "mallory@example.com",
+            "password": STRONG_PASSWORD,
+            "role": "admin",
+        },
+    )
+    assert_problem(response, 403)
+    login = await client.post(
+        "/v1/auth/login", json={"email": "mallory@example.com", "password": STRONG_PASSWORD}
+    )
+    assert_problem(login, 401)
+
+
+async def test_customer_cannot_create_admin(client: httpx.AsyncClient, alice: Account) -> None:
+    response = await client.post(
+        "/v1/users",
+        headers=alice.headers,
+        json={
+            "username": "mallory",
+            "email": "mallory@example.com",
+            "password": STRONG_PASSWORD,
+            "role": "admin",
+        },
+    )
+    assert_problem(response, 403)
+
+
+async def test_admin_gets_404_for_unknown_user(client: httpx.AsyncClient, admin: Account) -> None:
+    missing = f"/v1/users/{uuid.uuid4()}"
+    assert_problem(await client.get(missing, headers=admin.headers), 404)
+    assert_problem(await client.put(missing, headers=admin.headers, json={}), 404)
+    assert_problem(await client.delete(missing, headers=admin.headers), 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "a@example.com", "password": STRONG_PASSWORD}, "body.username"),
+        (
+            {"username": "ab", "email": "a@example.com", "password": STRONG_PASSWORD},
+            "body.username",
+        ),
+        (
+            {"username": "a" * 51, "email": "a@example.com", "password": STRONG_PASSWORD},
+            "body.username",
+        ),
+        (
+            {"username": "bad name", "email": "a@example.com", "password": STRONG_PASSWORD},
+            "body.username",
+        ),
+        ({"username": "valid", "email": "not-an-email", "password": STRONG_PASSWORD}, "body.email"),
+        ({"username": "valid", "email": "a@example.com", "password": "short1A"}, "body.password"),
+        (
+            {"username": "valid", "email": "a@example.com", "password": "alllowercase123"},
+            "body.password",
+        ),
+        (
+            {"username": "valid", "email": "a@example.com", "password": "NoDigitsHere!"},
+            "body.password",
+        ),
+        (
+            {"username": "valid", "email": "a@example.com", "password": "Aa1" + "x" * 200},
+            "body.password",
+        ),
+        (
+            {
+                "username": "valid",
+                "email": "a@example.com",
+                "password": STRONG_PASSWORD,
+                "isAdmin": True,
+            },
+            "body.isAdmin",
+        ),
+        ({"username": 42, "email": "a@example.com", "password": STRONG_PASSWORD}, "body.username"),
+        (
+            {
+                "username": "valid",
+                "email": "a@example.com",
+                "password": STRONG_PASSWORD,
+                "firstName": "x" * 101,
+            },
+            "body.firstName",
+        ),
+        (
+            {
+                "username": "valid",
+                "email": "a@example.com",
+                "password": STRONG_PASSWORD,
+                "phone": "12345",
+            },
+            "body.phone",
+        ),
+        (
+            {
+                "username": "valid",
+                "email": "a@example.com",
+                "password": STRONG_PASSWORD,
+                "role": "superuser",
+            },
+            "body.role",
+        ),
+    ],
+)
+async def test_invalid_sign_up_is_400_with_the_field_and_creates_nothing(
+    client: httpx.AsyncClient, admin: Account, body: dict[str, object], field: str
+) -> None:
+    problem = assert_problem(await client.post("/v1/users", json=body), 400)
+    assert field in {error["field"] for error in problem["errors"]}
+    listed = await client.get("/v1/users", headers=admin.headers)
+    assert listed.json()["total"] == 1
+
+
+async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/users", content=b'{"username": "x",', headers={"content-type": "application/json"}
+    )
+    body = assert_problem(response, 400)
+    assert body["errors"][0]["message"] == "Malformed JSON body"
+    empty = await client.post(
+        "/v1/users", content=b"", headers={"content-type": "application/json"}
+    )
+    assert_problem(empty, 400)
+    array = await client.post("/v1/users", json=[1, 2])
+    assert_problem(array, 400)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": 0},
+        {"page": "x"},
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": 100000},
+        {"search": "s" * 101},
+    ],
+)
+async def test_bad_paging_is_400(
+    client: httpx.AsyncClient, admin: Account, params: dict[str, object]
+) -> None:
+    assert_problem(await client.get("/v1/users", params=params, headers=admin.headers), 400)
+
+
+async def test_non_uuid_id_is_400(client: httpx.AsyncClient, admin: Account) -> None:
+    body = assert_problem(await client.get("/v1/users/42", headers=admin.headers), 400)
+    assert body["errors"][0]["field"] == "path.userId"
+
+
+async def test_unknown_fields_in_update_are_400_and_change_nothing(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    response = await client.put(
+        f"/v1/users/{alice.id}",
+        headers=alice.headers,
+        json={"firstName": "Changed", "passwordHash": "x"},
+    )
+    assert_problem(response, 400)
+    assert (await client.get("/v1/users/me", headers=alice.headers)).json()["firstName"] == "Alice"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _hmac_token(claims: dict[str, object], secret: bytes, kid: str) -> str:
+    """HS256 signed with the public key: the classic algorithm-confusion attack."""
+    signing_input = (
+        _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+        + "."
+        + _b64(json.dumps(claims).encode())
+    )
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def _forge(claims: dict[str, object], key: object, alg: str, kid: str = "x") -> str:
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})  # type: ignore[arg-type]
+
+
+def _claims(user_id: str, **over: object) -> dict[str, object]:
+    now = int(time.time())
+    return {
+        "iss": "panthera",
+        "aud": "panthera",
+        "sub": user_id,
+        "role": "admin",
+        "iat": now,
+        "exp": now + 600,
+        **over,
+    }
+
+
+async def test_bad_tokens_are_401(
+    client: httpx.AsyncClient, platform: Platform, alice: Account
+) -> None:
+    issuer = platform.hosts["users"].app.state.users.issuer
+    kid = issuer.key.kid
+    header, payload, signature = alice.token.split(".")
+    raised = json.loads(base64.urlsafe_b64decode(payload + "==="))
+    raised["role"] = "admin"
+    tampered_payload = base64.urlsafe_b64encode(json.dumps(raised).encode()).rstrip(b"=").decode()
+    unsigned_header = (
+        base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT", "kid": kid}).encode())
+        .rstrip(b"=")
+        .decode()
+    )
+    public_pem = issuer.key.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    tokens = {
+        "garbage": "not.a.token",
+        "tampered": f"{header}.{tampered_payload}.{signature}",
+        "alg none": f"{unsigned_header}.{tampered_payload}.",
+        "other key": _forge(_claims(alice.id), Ed25519PrivateKey.generate(), "EdDSA", kid),
+        "hmac with public key": _hmac_token(_claims(alice.id), public_pem, kid),
+        "expired": _forge(
+            _claims(alice.id, exp=int(time.time()) - 60), issuer.key.private_key, "EdDSA", kid
+        ),
+        "wrong audience": _forge(
+            _claims(alice.id, aud="elsewhere"), issuer.key.private_key, "EdDSA", kid
+        ),
+        "no subject uuid": _forge(_claims("root"), issuer.key.private_key, "EdDSA", kid),
+    }
+    for name, token in tokens.items():
+        response = await client.get("/v1/users", headers={"Authorization": f"Bearer {token}"})
+        assert_problem(response, 401)
+        assert response.status_code == 401, name
+    basic = await client.get("/v1/users/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert_problem(basic, 401)
+
+
+async def test_no_response_ever_carries_a_password_hash(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    await sign_up(client, "dave")
+    for response in [
+        await client.get("/v1/users", headers=admin.headers),
+        await client.get("/v1/users/me", headers=admin.headers),
+    ]:
+        assert "$argon2" not in response.text
+        assert "password" not in response.text.lower()

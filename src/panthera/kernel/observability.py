@@ -71,6 +71,18 @@ def configure(
     trace.set_tracer_provider(provider)
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's full path template, a bounded metrics label."""
+    template = getattr(scope.get("route"), "path_format", None)
+    if not isinstance(template, str):
+        return "unmatched"
+    # FastAPI keeps routers included under a prefix (`/v1`) nested, so the route
+    # knows only its own part; the prefix is what precedes that part in the path.
+    head = template.split("{", 1)[0]
+    at = scope["path"].find(head)
+    return scope["path"][:at] + template if at > 0 else template
+
+
 class ObservabilityMiddleware:
     """Request id, trace span, access log and metrics for each HTTP request."""
 
@@ -89,12 +101,15 @@ class ObservabilityMiddleware:
         request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        template = "unmatched"
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, template
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # Read now: the framework clears its routing context once the response ends.
+                template = route_template(scope)
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
@@ -109,8 +124,6 @@ class ObservabilityMiddleware:
                 await self.app(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
-                route = scope.get("route")
-                template = getattr(route, "path_format", None) or "unmatched"
                 span.set_attribute("http.status_code", status)
                 span.set_attribute("http.route", template)
                 REQUESTS.labels(scope["method"], template, str(status)).inc()

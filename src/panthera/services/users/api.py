@@ -49,8 +49,8 @@ async def list_users(
     _admin: AdminPrincipal,
     page: PageParams,
     search: Annotated[
-        str | None, Query(max_length=100, description="Search term for user names or emails")
-    ] = None,
+        str, Query(max_length=100, description="Search term for user names or emails")
+    ] = "",
 ) -> UserList:
     """List users (admin): matches username, email, first and last name."""
     total, found = await service.get_all(

@@ -6,9 +6,11 @@ machine's real PostgreSQL in schemas unique to the test (dropped afterwards).
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +21,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from panthera.app import Platform, create_platform
+from panthera.gateway.settings import GatewaySettings
 from panthera.kernel.service import ServiceSettings
 from panthera.kernel.settings import Settings
+from panthera.services.notifications.settings import NotificationsSettings
 from panthera.services.users.settings import UsersSettings
 
 POSTGRES_URL = os.environ.get(
     "PANTHERA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 STRONG_PASSWORD = "StrongPassword123!"
+# Every test client shares one address; the gateway's own limits are tested apart.
+GENEROUS_GATEWAY = GatewaySettings(
+    rate_limit_per_client="100000/minute", rate_limit_per_route="100000/minute"
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -56,6 +64,7 @@ async def settings(tmp_path: Path, db_backend: str) -> AsyncIterator[Settings]:
         database_url=POSTGRES_URL if db_backend == "postgresql" else None,
         schema_prefix=prefix,
         log_json=True,
+        log_level="WARNING",
     )
     if db_backend == "postgresql":
         await drop_schemas(prefix)
@@ -71,7 +80,13 @@ def fast_service_settings(**users: Any) -> dict[str, ServiceSettings]:
         "login_limit_per_address": "10000/minute",
     }
     options.update(users)
-    return {"users": UsersSettings(**options)}
+    return {
+        "users": UsersSettings(**options),
+        # Quick retries, so that failure paths finish within a test.
+        "notifications": NotificationsSettings(
+            retry_base_seconds=0.05, retry_max_seconds=0.2, poll_seconds=0.1, max_attempts=3
+        ),
+    }
 
 
 @pytest.fixture
@@ -83,7 +98,9 @@ def service_settings() -> dict[str, ServiceSettings]:
 async def platform(
     settings: Settings, service_settings: dict[str, ServiceSettings]
 ) -> AsyncIterator[Platform]:
-    platform = create_platform(settings, service_settings=service_settings)
+    platform = create_platform(
+        settings, service_settings=service_settings, gateway_settings=GENEROUS_GATEWAY
+    )
     async with platform.running():
         yield platform
 
@@ -164,3 +181,20 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert "Traceback" not in response.text
     assert "argon2" not in response.text
     return body
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 (a polling deadline, not a cancellation scope)
+    interval: float = 0.05,
+) -> Any:
+    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)

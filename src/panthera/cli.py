@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,8 @@ from panthera.kernel.settings import Settings
 cli = typer.Typer(help="PantheraConnect: run and operate the platform.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Manage administrator accounts.", no_args_is_help=True)
 cli.add_typer(admin_cli, name="admin")
+events_cli = typer.Typer(help="Operate the event backbone.", no_args_is_help=True)
+cli.add_typer(events_cli, name="events")
 
 DataDir = Annotated[
     Path | None,
@@ -33,12 +36,39 @@ def up(
     port: Annotated[int, typer.Option(help="Port of the gateway.")] = 8080,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     data_dir: DataDir = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Fill an empty catalog with demo products first.")
+    ] = False,
+    demo_products: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="How many products --demo adds.")
+    ] = 1_000,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="A process per service on PostgreSQL, NATS and Redis (distributed topology).",
+        ),
+    ] = False,
+    replicas: Annotated[
+        str, typer.Option(help="With --distributed: e.g. orders=2,notifications=2.")
+    ] = "",
 ) -> None:
-    """Run the whole platform in one process (embedded topology)."""
+    """Run the whole platform: one process (default), or one per service (--distributed)."""
     from panthera.app import create_app
 
+    if distributed:
+        _up_distributed(
+            port=port,
+            host=host,
+            data_dir=data_dir,
+            replicas=replicas,
+            demo_products=demo_products if demo else 0,
+        )
+        return
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if demo:
+        _seed_catalog(settings, demo_products, only_if_empty=True)
     typer.echo(
         f"PantheraConnect (embedded) on http://{host}:{port}  "
         f"docs: http://{host}:{port}/docs  data: {settings.data_dir.resolve()}",
@@ -53,6 +83,70 @@ def up(
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _up_distributed(
+    *, port: int, host: str, data_dir: Path | None, replicas: str, demo_products: int
+) -> None:
+    from panthera import supervisor
+
+    for name, value in supervisor.DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Every child process must find the same data directory, whatever its cwd.
+    os.environ["PANTHERA_DATA_DIR"] = str(settings.data_dir.resolve())
+    try:
+        counts = supervisor.parse_replicas(replicas)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    problems = asyncio.run(supervisor.check_dependencies(settings))
+    if problems:
+        typer.echo("error: the distributed topology needs:\n  " + "\n  ".join(problems), err=True)
+        raise typer.Exit(1)
+    if demo_products:
+        _seed_catalog(settings, demo_products, only_if_empty=True)
+    children = supervisor.plan(
+        gateway_port=port, replicas=counts, host=host, base_env=dict(os.environ)
+    )
+    state_file = settings.data_dir / "processes.json"
+    asyncio.run(supervisor.Supervisor(children, state_file=state_file).run())
+
+
+def _seed_catalog(settings: Settings, products: int, *, only_if_empty: bool) -> int:
+    from panthera.app import local_verifier
+    from panthera.kernel.service import ServiceHost
+    from panthera.services import catalog
+    from panthera.services.catalog import demo, service
+
+    # The catalog alone: seeding needs neither the gateway nor the other services.
+    host = ServiceHost(catalog.spec, settings, local_verifier(settings))
+
+    async def run() -> int:
+        async with host.running():
+            rt = host.app.state.catalog
+            if only_if_empty and await service.count_products(rt=rt) > 0:
+                typer.echo("catalog already has products; demo data not added", err=True)
+                return 0
+            with typer.progressbar(length=products, label="Seeding catalog", file=None) as bar:
+                return await demo.seed(rt=rt, products=products, progress=bar.update)
+
+    return asyncio.run(run())
+
+
+@cli.command()
+def seed(
+    products: Annotated[
+        int, typer.Option("--products", min=1, max=1_000_000, help="How many products to add.")
+    ] = 1_000,
+    data_dir: DataDir = None,
+) -> None:
+    """Add deterministic demo categories and products to the catalog."""
+    settings = _settings(data_dir)
+    started = time.perf_counter()
+    added = _seed_catalog(settings, products, only_if_empty=False)
+    typer.echo(f"added {added} products in {time.perf_counter() - started:.1f}s")
 
 
 @admin_cli.command("create")
@@ -91,6 +185,81 @@ def admin_create(
         typer.echo(f"error: an account with email {address} already exists", err=True)
         raise typer.Exit(1)
     typer.echo(f"admin {address} created")
+
+
+@cli.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="The service to run, e.g. users.")],
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    data_dir: DataDir = None,
+) -> None:
+    """Run one service, or the gateway, alone in this process (distributed topology)."""
+    from starlette.types import ASGIApp
+
+    from panthera.app import create_gateway_app, create_service_app
+
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app: ASGIApp
+    try:
+        if service == "gateway":
+            _gateway, app = create_gateway_app(settings)
+        else:
+            _host, app = create_service_app(service, settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"PantheraConnect {service} on http://{host}:{port}", err=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@events_cli.command("replay")
+def events_replay(
+    consumer: Annotated[str, typer.Option(help="The consuming service, e.g. notifications.")],
+    since: Annotated[str, typer.Option(help="ISO 8601 time (UTC if no zone).")],
+    reprocess: Annotated[
+        bool, typer.Option(help="Run handlers again even for events already handled.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Deliver stored events since a time to a consumer again (recovery after a fix)."""
+    from contextlib import AsyncExitStack
+
+    from panthera.app import create_platform
+    from panthera.kernel.consumer import parse_since, replay
+
+    settings = _settings(data_dir)
+    try:
+        start = parse_since(since)
+    except ValueError as exc:
+        typer.echo(f"error: --since: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    # Every service is hosted so that, in-process, their outboxes are the log to read.
+    platform = create_platform(settings)
+    target = platform.hosts.get(consumer)
+    if target is None or target.consumer is None:
+        typer.echo(f"error: {consumer!r} is not a service that consumes events", err=True)
+        raise typer.Exit(2)
+    handler = target.consumer
+
+    async def run() -> tuple[int, int]:
+        async with AsyncExitStack() as stack:
+            for hosted in platform.hosts.values():
+                await stack.enter_async_context(hosted.running(consume=False))
+            events = target.bus.replay(types=handler.types, since=start)
+            return await replay(consumer=handler, events=events, reprocess=reprocess)
+
+    seen, applied = asyncio.run(run())
+    typer.echo(f"replayed {seen} events to {consumer}: {applied} applied, {seen - applied} skipped")
 
 
 def main() -> None:

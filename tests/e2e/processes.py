@@ -58,6 +58,7 @@ def running(
     port: int,
     log: Path,
     env: Mapping[str, str] | None = None,
+    ready_within: float = 30,
 ) -> Iterator[str]:
     """A `panthera` server process, stopped with SIGTERM (SIGKILL after 15 s) on exit."""
     with log.open("ab") as out:
@@ -69,13 +70,13 @@ def running(
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(base_url, process)
+        wait_until_healthy(base_url, process, timeout=ready_within)
         yield base_url
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

@@ -9,6 +9,7 @@ its effect, so a redelivered event is recognised and skipped.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from panthera.kernel.events import Event
 
 _POSITION = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# Callbacks run after a transaction that recorded an event commits, so that a
+# relay in this process publishes at once instead of at its next poll.
+_commit_listeners: dict[sa.Table, list[Callable[[], None]]] = {}
+
+
+def on_commit(table: sa.Table, callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` after each commit that wrote to `table`; returns the remover."""
+    _commit_listeners.setdefault(table, []).append(callback)
+
+    def remove() -> None:
+        listeners = _commit_listeners.get(table, [])
+        if callback in listeners:
+            listeners.remove(callback)
+
+    return remove
+
+
+def _notify(table: sa.Table) -> Callable[[Any], None]:
+    def after_commit(_session: Any) -> None:
+        for callback in list(_commit_listeners.get(table, ())):
+            callback()
+
+    return after_commit
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
@@ -97,4 +122,6 @@ class Outbox:
                 occurred_at=event.occurredAt,
             )
         )
+        if self.table in _commit_listeners:
+            sa.event.listen(session.sync_session, "after_commit", _notify(self.table), once=True)
         return event

@@ -25,7 +25,8 @@ class RateLimiter:
 
     def __init__(self, redis_url: str | None = None) -> None:
         self.storage: Storage = (
-            cast(Storage, storage_from_string(f"async+{redis_url}"))
+            # redis-py's asyncio client, already a dependency (limits defaults to coredis).
+            cast(Storage, storage_from_string(f"async+{redis_url}", implementation="redispy"))
             if redis_url
             else MemoryStorage()
         )

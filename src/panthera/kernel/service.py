@@ -4,24 +4,34 @@ A service package exposes one `ServiceSpec` in its `__init__`. The composition
 root turns specs into `ServiceHost`s; a host owns the service's database,
 migrates it, runs the service's own start-up, and builds its ASGI app. The
 same host runs alone (`panthera serve`) or mounted in the embedded gateway.
+
+Events: a host subscribes its service's `handlers` to the bus while it runs
+(`running`), and relays its `outbox` to the bus (`relaying`). The gateway
+starts every host before any relay, so that in-process delivery never misses
+a consumer that is merely starting late.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 from pydantic_settings import BaseSettings
 
 from panthera.kernel import migrations
 from panthera.kernel.auth.tokens import TokenVerifier
+from panthera.kernel.bus import EventBus, create_bus
+from panthera.kernel.consumer import Consumer, Handler
 from panthera.kernel.database import Database
 from panthera.kernel.errors import install_error_handlers
 from panthera.kernel.openapi import install_openapi
+from panthera.kernel.ops import ops_router
+from panthera.kernel.relay import OutboxRelay
 from panthera.kernel.settings import Settings
 
 API_PREFIX = "/v1"
@@ -55,6 +65,11 @@ class ServiceSpec:
     """Routes served outside `/v1`, such as `/.well-known/jwks.json`."""
     lifespan: Lifespan = no_lifespan
     tags: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    """Event type -> handler; handled through `inbox`, which is then required."""
+    outbox: sa.Table | None = None
+    """The service's outbox table: set it and the host relays its events to the bus."""
+    inbox: sa.Table | None = None
 
 
 class ServiceHost:
@@ -64,6 +79,9 @@ class ServiceHost:
         settings: Settings,
         verifier: TokenVerifier,
         service_settings: ServiceSettings | None = None,
+        *,
+        bus: EventBus | None = None,
+        standalone: bool = False,
     ) -> None:
         self.spec = spec
         self.settings = settings
@@ -73,6 +91,25 @@ class ServiceHost:
             settings.database_url_for(spec.name, self.service_settings.database_url),
             schema=settings.schema_for(spec.name),
         )
+        self.bus = bus or create_bus(settings)
+        self.standalone = standalone
+        self.runtime: Any = None
+        """What the service's lifespan built; handlers receive it."""
+        self.consumer: Consumer | None = None
+        if spec.handlers:
+            if spec.inbox is None:
+                raise ValueError(f"service {spec.name} has handlers but no inbox table")
+            self.consumer = Consumer(
+                name=spec.name,
+                db=self.db,
+                inbox=spec.inbox,
+                handlers=spec.handlers,
+                runtime=lambda: self.runtime,
+            )
+        self.relay: OutboxRelay | None = None
+        if spec.outbox is not None:
+            self.relay = OutboxRelay(service=spec.name, db=self.db, table=spec.outbox, bus=self.bus)
+            self.bus.attach_outbox(spec.name, self.db, spec.outbox)
         self.app = self._build_app()
 
     def _build_app(self) -> FastAPI:
@@ -83,25 +120,56 @@ class ServiceHost:
             openapi_tags=list(self.spec.tags) or None,
             docs_url=None,
             redoc_url=None,
-            lifespan=lambda _app: self.running(),
+            lifespan=lambda _app: self.serving(),
         )
         app.state.host = self
         install_error_handlers(app)
         install_openapi(app)
+        if self.standalone:
+            app.include_router(ops_router(lambda: [(self.spec.name, self.ready)]))
         app.include_router(self.spec.router, prefix=API_PREFIX)
         if self.spec.root_router is not None:
             app.include_router(self.spec.root_router)
         return app
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Migrate, start the service's own machinery, and clean up afterwards."""
+    async def running(self, *, consume: bool = True) -> AsyncIterator[None]:
+        """Migrate, start the service's own machinery and consumers, clean up afterwards.
+
+        `consume=False` leaves the bus alone (tools such as `panthera events replay`).
+        """
         try:
             await migrations.upgrade(self.db, self.spec.migrations, self.spec.name)
-            async with self.spec.lifespan(self):
+            async with AsyncExitStack() as stack:
+                await self.bus.connect()
+                stack.push_async_callback(self.bus.close)
+                await stack.enter_async_context(self.spec.lifespan(self))
+                if self.consumer is not None and consume:
+                    unsubscribe = await self.bus.subscribe(
+                        consumer=self.consumer.name,
+                        types=self.consumer.types,
+                        deliver=self.consumer.handle,
+                    )
+                    stack.push_async_callback(unsubscribe)
                 yield
         finally:
             await self.db.dispose()
 
+    @asynccontextmanager
+    async def relaying(self) -> AsyncIterator[None]:
+        """Publish the service's outbox while inside (enter after `running`)."""
+        if self.relay is None:
+            yield
+            return
+        async with self.relay.running():
+            yield
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        """The host alone in its process: running, and relaying."""
+        async with self.running(), self.relaying():
+            yield
+
     async def ready(self) -> None:
         await self.db.ping()
+        await self.bus.ping()

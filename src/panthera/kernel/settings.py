@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     jwt_audience: str = "panthera"
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
 
+    users_url: str | None = Field(
+        default=None,
+        description="Where other processes fetch the users service's JWKS; unset means "
+        "they trust this installation's own signing key file.",
+    )
+
     admin_email: str | None = None
     admin_password: str | None = None
 

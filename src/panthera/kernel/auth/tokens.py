@@ -6,12 +6,14 @@ confusion are refused by construction.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import jwt
+import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from panthera.kernel.auth.keys import SigningKey, public_key_from_jwk
@@ -19,6 +21,7 @@ from panthera.kernel.auth.principals import Principal
 from panthera.kernel.errors import Unauthorized
 
 ALGORITHM = "EdDSA"
+log = structlog.get_logger("panthera.auth")
 
 
 class TokenIssuer:
@@ -45,13 +48,33 @@ class TokenIssuer:
         )
 
 
-class TokenVerifier:
-    """Verifies access tokens against a set of public keys found by `kid`."""
+KeyRefresher = Callable[[], Awaitable[list[dict[str, Any]]]]
 
-    def __init__(self, *, issuer: str, audience: str, leeway_seconds: int = 5) -> None:
+
+class TokenVerifier:
+    """Verifies access tokens against a set of public keys found by `kid`.
+
+    With a `refresher` (a JWKS fetch from the users service), a token signed by
+    a key not seen yet triggers one refresh, at most every `refresh_interval`
+    seconds, so key rotation needs no restart and forged kids cannot flood it.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 5,
+        refresher: KeyRefresher | None = None,
+        refresh_interval: float = 10.0,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.leeway_seconds = leeway_seconds
+        self.refresher = refresher
+        self.refresh_interval = refresh_interval
+        self._last_refresh = float("-inf")
+        self._refresh_lock = asyncio.Lock()
         self._keys: dict[str, Ed25519PublicKey] = {}
 
     def add_key(self, kid: str, key: Ed25519PublicKey) -> None:
@@ -63,6 +86,33 @@ class TokenVerifier:
 
     def knows(self, kid: str) -> bool:
         return kid in self._keys
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Fetch the published keys again (rate limited unless forced)."""
+        if self.refresher is None:
+            return
+        async with self._refresh_lock:
+            if not force and time.monotonic() - self._last_refresh < self.refresh_interval:
+                return
+            try:
+                self.add_jwks(await self.refresher())
+            except Exception as exc:  # the users service may be starting or down
+                log.warning("jwks_refresh_failed", error=str(exc))
+                return
+            # Only a successful fetch throttles the next: while the users service is
+            # unreachable each unknown key tries again (one at a time, behind the lock).
+            self._last_refresh = time.monotonic()
+
+    async def verify_async(self, token: str) -> Principal:
+        """`verify`, first fetching the keys again if the token names an unknown one."""
+        if self.refresher is not None:
+            try:
+                kid = str(jwt.get_unverified_header(token).get("kid"))
+            except jwt.PyJWTError as exc:
+                raise Unauthorized("Malformed access token") from exc
+            if kid not in self._keys:
+                await self.refresh()
+        return self.verify(token)
 
     def verify(self, token: str) -> Principal:
         try:

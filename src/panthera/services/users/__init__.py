@@ -70,6 +70,7 @@ spec = ServiceSpec(
     settings_type=UsersSettings,
     route_prefixes=("/v1/users", "/v1/auth", "/.well-known/jwks.json"),
     lifespan=lifespan,
+    outbox=outbox,
     tags=(
         {"name": "Users", "description": "User management operations"},
         {"name": "Auth", "description": "Authentication and authorization operations"},

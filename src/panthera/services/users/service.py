@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -231,6 +232,12 @@ async def logout(*, rt: UsersRuntime, refresh_token: str) -> None:
         await tokens.revoke_family(row.family_id, utcnow())
 
 
+def _username_from(email: str) -> str:
+    """A valid username from an email's local part: `a@x` becomes `a-admin`."""
+    local = re.sub(r"[^A-Za-z0-9._-]", "", email.split("@", 1)[0]).lstrip("._-")
+    return (local if len(local) >= 3 else f"{local or 'site'}-admin")[:50]
+
+
 async def ensure_admin(
     *, rt: UsersRuntime, email: str, password: str, username: str | None = None
 ) -> tuple[User, bool]:
@@ -243,7 +250,7 @@ async def ensure_admin(
     if existing is not None:
         return existing, False
     data = UserCreateRequest(
-        username=username or email.split("@", 1)[0][:50] or "admin",
+        username=username or _username_from(email),
         email=email,
         password=password,
         role="admin",

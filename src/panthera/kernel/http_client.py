@@ -1,0 +1,101 @@
+"""Calls from one service to another over its HTTP API.
+
+Timeouts on every call, bounded retries for idempotent reads, and a circuit
+breaker per upstream, so a dead dependency costs callers a fast 503 instead of
+a pile of hung requests. The transport is the composition root's choice: real
+HTTP between processes, or the upstream's ASGI app in the embedded topology.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import structlog
+
+from panthera.kernel.errors import ServiceUnavailable
+
+log = structlog.get_logger("panthera.http_client")
+
+
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failures; lets one trial through after `reset_after`."""
+
+    def __init__(self, *, threshold: int = 5, reset_after: float = 10.0) -> None:
+        self.threshold = threshold
+        self.reset_after = reset_after
+        self.failures = 0
+        self.opened_at: float | None = None
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if time.monotonic() - self.opened_at >= self.reset_after:
+            self.opened_at = time.monotonic()  # half-open: one trial per period
+            return True
+        return False
+
+    def record_success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+
+    def record_failure(self) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.opened_at = time.monotonic()
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
+
+class ServiceClient:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 3.0,
+        retries: int = 2,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.name = name
+        self.retries = retries
+        self.breaker = breaker or CircuitBreaker()
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+
+    async def get(self, path: str, *, headers: dict[str, str] | None = None) -> httpx.Response:
+        """An idempotent read: retried with backoff on transport errors and 5xx answers."""
+        if not self.breaker.allow():
+            raise ServiceUnavailable(f"The {self.name} service is unavailable; try again shortly")
+        last_error = "no attempt"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await asyncio.sleep(0.05 * 2**attempt)
+            try:
+                response = await self.http.get(path, headers=headers)
+            except httpx.HTTPError as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.status_code < 500:
+                self.breaker.record_success()
+                return response
+            last_error = f"HTTP {response.status_code}"
+        self.breaker.record_failure()
+        log.warning("upstream_failed", upstream=self.name, path=path, error=last_error)
+        raise ServiceUnavailable(f"The {self.name} service is unavailable; try again shortly")
+
+    async def get_json(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        response = await self.get(path, **kwargs)
+        return response.status_code, response.json()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

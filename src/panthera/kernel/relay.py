@@ -1,0 +1,183 @@
+"""The outbox relay: publishes a service's committed outbox rows, oldest first.
+
+Rows are read in position order and published one by one, each awaited, so the
+bus receives a service's events in commit order. `published_at` is set only
+after the bus accepted them: a relay killed
+mid-batch leaves the rows unpublished and publishes them again when it
+restarts; JetStream drops the repeats by message id (the event id) and the
+consumers' inboxes drop anything older than the deduplication window.
+
+Several replicas of a service may each run a relay: on PostgreSQL one holds a
+transaction-scoped advisory lock per outbox and the others skip their turn,
+which keeps the order (SKIP LOCKED would let two relays interleave a subject).
+A SQLite file belongs to one process, where a lock per outbox does the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from panthera.kernel.bus import EventBus
+from panthera.kernel.database import Database, utcnow
+from panthera.kernel.events import Event
+from panthera.kernel.outbox import on_commit
+
+OUTBOX_BACKLOG = Gauge("panthera_outbox_backlog", "Outbox rows not yet published", ["service"])
+PUBLISHED = Counter("panthera_events_published_total", "Events published by the relay", ["service"])
+
+log = structlog.get_logger("panthera.relay")
+Row = sa.Row[Any]
+_local_locks: dict[tuple[asyncio.AbstractEventLoop, str, str], asyncio.Lock] = {}
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        service: str,
+        db: Database,
+        table: sa.Table,
+        bus: EventBus,
+        batch_size: int | None = None,
+        poll_seconds: float | None = None,
+    ) -> None:
+        self.service = service
+        self.db = db
+        self.table = table
+        self.bus = bus
+        self.batch_size = batch_size or bus.settings.relay_batch_size
+        self.poll_seconds = poll_seconds or bus.settings.relay_poll_seconds
+        self._wake = asyncio.Event()
+        self._published: list[int] = []
+        self._backlog_checked = 0.0
+
+    def _select_batch(self) -> sa.Select[Any]:
+        t = self.table
+        return (
+            sa.select(t.c.position, t.c.envelope)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.position)
+            .limit(self.batch_size)
+        )
+
+    async def _mark(self, session: AsyncSession) -> None:
+        # Exactly the rows published, never a range: a transaction that took a
+        # lower position may commit after our read, and must stay unpublished.
+        t = self.table
+        now = utcnow()
+        for start in range(0, len(self._published), 500):
+            chunk = self._published[start : start + 500]
+            await session.execute(
+                t.update().where(t.c.position.in_(chunk)).values(published_at=now)
+            )
+
+    async def _publish(self, rows: Sequence[Row]) -> Exception | None:
+        """Publish rows in order up to the first failure, which is returned, not raised,
+        so that what the bus did accept is still marked."""
+        for row in rows:
+            try:
+                await self.bus.publish(Event.model_validate(row.envelope))
+            except Exception as exc:
+                return exc
+            self._published.append(int(row.position))
+        return None
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; the number of rows published (0: nothing to do or not our turn)."""
+        self._published = []
+        if self.db.schema is None:
+            failure = await self._publish_sqlite()
+        else:
+            failure = await self._publish_postgresql()
+        count = len(self._published)
+        PUBLISHED.labels(self.service).inc(count)
+        if failure is not None:
+            raise failure
+        return count
+
+    async def _publish_sqlite(self) -> Exception | None:
+        # Not one transaction: SQLite's write lock would block every writer of the
+        # service, including in-process consumers of its own events, while we publish.
+        key = (asyncio.get_running_loop(), str(self.db.url), self.table.name)
+        async with _local_locks.setdefault(key, asyncio.Lock()):
+            async with self.db.transaction() as session:
+                rows = (await session.execute(self._select_batch())).all()
+            failure = await self._publish(rows)
+            if self._published:
+                async with self.db.transaction() as session:
+                    await self._mark(session)
+        return failure
+
+    async def _publish_postgresql(self) -> Exception | None:
+        async with self.db.transaction() as session:
+            key = f"{self.db.schema}.{self.table.name}"
+            ours = await session.scalar(
+                sa.select(sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(sa.literal(key))))
+            )
+            if not ours:
+                return None
+            rows = (await session.execute(self._select_batch())).all()
+            failure = await self._publish(rows)
+            # Keep what was published even if the batch stopped half way.
+            if self._published:
+                await self._mark(session)
+        return failure
+
+    async def backlog(self) -> int:
+        async with self.db.transaction() as session:
+            count = await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(self.table)
+                .where(self.table.c.published_at.is_(None))
+            )
+        return int(count or 0)
+
+    async def _report_backlog(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._backlog_checked < 1.0:
+            return
+        self._backlog_checked = now
+        backlog = await self.backlog()
+        OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        self.bus.report_backlog(self.service, backlog)
+
+    async def run(self) -> None:
+        """Publish until cancelled; wakes on each outbox commit in this process, else polls."""
+        failures = 0
+        while True:
+            self._wake.clear()
+            try:
+                count = await self.publish_pending()
+                await self._report_backlog(force=count > 0)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                log.warning("relay_failed", service=self.service, error=repr(exc))
+                await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+                continue
+            if count >= self.batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        remove = on_commit(self.table, self._wake.set)
+        task = asyncio.create_task(self.run(), name=f"relay-{self.service}")
+        try:
+            yield
+        finally:
+            remove()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

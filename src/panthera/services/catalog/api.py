@@ -1,0 +1,261 @@
+"""HTTP routes of the catalog: parse, call a use case, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+
+from panthera.kernel.auth.dependencies import AdminPrincipal
+from panthera.kernel.errors import BadRequest, responses
+from panthera.kernel.pagination import PageParams
+from panthera.services.catalog import service
+from panthera.services.catalog.repository import ProductQuery
+from panthera.services.catalog.schemas import (
+    MAX_PRICE,
+    Category,
+    CategoryCreate,
+    CategoryList,
+    CategoryUpdate,
+    Currency,
+    Product,
+    ProductCreate,
+    ProductList,
+    ProductUpdate,
+    SortOrder,
+    StockLevel,
+    StockUpdate,
+)
+from panthera.services.catalog.service import CatalogRuntime
+
+
+def _runtime(request: Request) -> CatalogRuntime:
+    runtime: CatalogRuntime = request.app.state.catalog
+    return runtime
+
+
+Runtime = Annotated[CatalogRuntime, Depends(_runtime)]
+ProductId = Annotated[uuid.UUID, Path(alias="productId", description="ID of the product")]
+CategoryId = Annotated[uuid.UUID, Path(alias="categoryId", description="ID of the category")]
+PriceFilter = Annotated[int | None, Query(ge=0, le=MAX_PRICE, description="Minor units")]
+
+router = APIRouter()
+categories = APIRouter(prefix="/categories", tags=["Categories"])
+products = APIRouter(prefix="/products", tags=["Products"])
+
+
+@categories.get("", response_model=CategoryList, summary="List categories")
+async def list_categories(rt: Runtime, page: PageParams) -> CategoryList:
+    """A page of categories by name; `parentId` links each to its parent."""
+    total, found = await service.get_categories(rt=rt, offset=page.offset, limit=page.limit)
+    return CategoryList(
+        total=total,
+        page=page.page,
+        limit=page.limit,
+        categories=[Category.model_validate(c) for c in found],
+    )
+
+
+@categories.post(
+    "",
+    response_model=Category,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a category",
+    responses=responses(400, 401, 403, 409),
+)
+async def create_category(rt: Runtime, body: CategoryCreate, _admin: AdminPrincipal) -> Category:
+    """Create a category (admin); the slug is derived from the name unless given."""
+    return Category.model_validate(await service.create_category(rt=rt, data=body))
+
+
+@categories.get(
+    "/{categoryId}",
+    response_model=Category,
+    summary="Get a category",
+    responses=responses(400, 404),
+)
+async def get_category(rt: Runtime, category_id: CategoryId) -> Category:
+    """One category."""
+    return Category.model_validate(await service.get_category(rt=rt, category_id=category_id))
+
+
+@categories.put(
+    "/{categoryId}",
+    response_model=Category,
+    summary="Update a category",
+    responses=responses(400, 401, 403, 404, 409),
+)
+async def update_category(
+    rt: Runtime, category_id: CategoryId, body: CategoryUpdate, _admin: AdminPrincipal
+) -> Category:
+    """Rename, re-slug or move a category (admin)."""
+    return Category.model_validate(
+        await service.update_category(rt=rt, category_id=category_id, data=body)
+    )
+
+
+@categories.delete(
+    "/{categoryId}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a category",
+    responses=responses(400, 401, 403, 404, 409),
+)
+async def delete_category(rt: Runtime, category_id: CategoryId, _admin: AdminPrincipal) -> Response:
+    """Delete an unused category (admin): 409 while products or sub-categories use it."""
+    await service.delete_category(rt=rt, category_id=category_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@products.get(
+    "",
+    response_model=ProductList,
+    summary="Search and list products",
+    responses=responses(400),
+)
+async def list_products(
+    rt: Runtime,
+    page: PageParams,
+    search: Annotated[
+        str | None,
+        Query(max_length=200, description="Words matched in name, description, SKU, category"),
+    ] = None,
+    category_id: Annotated[
+        uuid.UUID | None,
+        Query(alias="categoryId", description="This category and its sub-categories"),
+    ] = None,
+    min_price: Annotated[PriceFilter, Query(alias="minPrice")] = None,
+    max_price: Annotated[PriceFilter, Query(alias="maxPrice")] = None,
+    in_stock: Annotated[bool | None, Query(alias="inStock")] = None,
+    currency: Annotated[Currency | None, Query()] = None,
+    sort: Annotated[
+        SortOrder | None,
+        Query(
+            description="`relevance` (default with `search`), `price`, `-price`, "
+            "`newest` (default otherwise), `name`"
+        ),
+    ] = None,
+) -> ProductList:
+    """Products matching the search and filters, a page at a time."""
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise BadRequest("minPrice must not exceed maxPrice")
+    text = search.strip() if search else None
+    if sort == "relevance" and not text:
+        sort = None  # no search, no relevance: fall back to the default order
+    query = ProductQuery(
+        search=text or None,
+        category_id=category_id,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        currency=currency,
+        sort=sort,
+        offset=page.offset,
+        limit=page.limit,
+    )
+    total, found = await service.get_products(rt=rt, query=query)
+    return ProductList(total=total, page=page.page, limit=page.limit, products=found)
+
+
+@products.post(
+    "",
+    response_model=Product,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a product",
+    responses=responses(400, 401, 403, 409),
+)
+async def create_product(
+    rt: Runtime, body: ProductCreate, _admin: AdminPrincipal, response: Response
+) -> Product:
+    """Add a product with its initial stock (admin)."""
+    product = await service.create_product(rt=rt, data=body)
+    response.headers["ETag"] = service.etag(product.version)
+    response.headers["Location"] = f"/v1/products/{product.id}"
+    return product
+
+
+@products.get(
+    "/{productId}",
+    response_model=Product,
+    summary="Get a product",
+    responses=responses(400, 404),
+)
+async def get_product(rt: Runtime, product_id: ProductId, response: Response) -> Product:
+    """One product, with its version as `ETag` for a later `If-Match`."""
+    product = await service.get_product(rt=rt, product_id=product_id)
+    response.headers["ETag"] = service.etag(product.version)
+    return product
+
+
+def _entity_tags(header: str | None) -> list[str] | None:
+    if header is None:
+        return None
+    return [tag.strip() for tag in header.split(",") if tag.strip()]
+
+
+@products.put(
+    "/{productId}",
+    response_model=Product,
+    summary="Update a product",
+    responses=responses(400, 401, 403, 404, 409, 412),
+)
+async def update_product(
+    rt: Runtime,
+    product_id: ProductId,
+    body: ProductUpdate,
+    _admin: AdminPrincipal,
+    response: Response,
+    if_match: Annotated[
+        str | None,
+        Header(alias="If-Match", description="The `ETag` last read; 412 if it is stale."),
+    ] = None,
+) -> Product:
+    """Change the fields sent (admin); with `If-Match`, only if nobody changed it since."""
+    product = await service.update_product(
+        rt=rt, product_id=product_id, data=body, if_match=_entity_tags(if_match)
+    )
+    response.headers["ETag"] = service.etag(product.version)
+    return product
+
+
+@products.delete(
+    "/{productId}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a product",
+    responses=responses(400, 401, 403, 404),
+)
+async def delete_product(rt: Runtime, product_id: ProductId, _admin: AdminPrincipal) -> Response:
+    """Remove a product and its stock (admin)."""
+    await service.delete_product(rt=rt, product_id=product_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@products.get(
+    "/{productId}/stock",
+    response_model=StockLevel,
+    summary="Get a product's stock",
+    tags=["Inventory"],
+    responses=responses(400, 404),
+)
+async def get_stock(rt: Runtime, product_id: ProductId) -> StockLevel:
+    """Available and reserved units of a product."""
+    return StockLevel.model_validate(await service.get_stock(rt=rt, product_id=product_id))
+
+
+@products.put(
+    "/{productId}/stock",
+    response_model=StockLevel,
+    summary="Set a product's available stock",
+    tags=["Inventory"],
+    responses=responses(400, 401, 403, 404),
+)
+async def set_stock(
+    rt: Runtime, product_id: ProductId, body: StockUpdate, _admin: AdminPrincipal
+) -> StockLevel:
+    """Set the units available for sale (admin); units reserved by orders are kept."""
+    stock = await service.set_stock(rt=rt, product_id=product_id, available=body.available)
+    return StockLevel.model_validate(stock)
+
+
+router.include_router(categories)
+router.include_router(products)

@@ -1,0 +1,116 @@
+"""The catalog service's tables, on its own metadata.
+
+Products have an integer key for the search index (SQLite FTS5 rows are
+integers and a table's implicit rowid may change on VACUUM) and a UUID, the
+only id that leaves the service.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from panthera.kernel.database import UtcDateTime, utcnow
+from panthera.kernel.outbox import inbox_table, outbox_table
+
+SERIAL = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData()
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid(), sa.ForeignKey("categories.id", ondelete="RESTRICT"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    pk: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), unique=True, default=uuid.uuid4)
+    sku: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text())
+    price: Mapped[int] = mapped_column(sa.BigInteger())
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    category_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid(), sa.ForeignKey("categories.id", ondelete="RESTRICT"), index=True
+    )
+    # The category's name, copied so the search index covers it without a join.
+    search_category: Mapped[str] = mapped_column(sa.String(100), default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(sa.JSON(), default=dict)
+    images: Mapped[list[str]] = mapped_column(sa.JSON(), default=list)
+    version: Mapped[int] = mapped_column(sa.Integer(), default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    __table_args__ = (
+        sa.Index("ix_products_created_at", "created_at"),
+        sa.Index("ix_products_price", "price"),
+        sa.Index("ix_products_name", "name"),
+    )
+
+
+class Stock(Base):
+    """What can be sold now (`available`) and what orders hold (`reserved`)."""
+
+    __tablename__ = "stock"
+
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid(), sa.ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    available: Mapped[int] = mapped_column(sa.Integer(), default=0)
+    reserved: Mapped[int] = mapped_column(sa.Integer(), default=0)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint("available >= 0", name="ck_stock_available"),
+        sa.CheckConstraint("reserved >= 0", name="ck_stock_reserved"),
+    )
+
+
+class Reservation(Base):
+    """One order's hold on stock: `reserved`, then `committed` (sold) or `released`.
+
+    `rejected` remembers that the order could not be served, so that a
+    redelivered request gets the same answer instead of a second attempt.
+    """
+
+    __tablename__ = "reservations"
+
+    order_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ReservationLine(Base):
+    __tablename__ = "reservation_lines"
+
+    # No foreign key to products: a reservation stays on record after its product goes.
+    order_id: Mapped[str] = mapped_column(
+        sa.String(64),
+        sa.ForeignKey("reservations.order_id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    product_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True)
+    quantity: Mapped[int] = mapped_column(sa.Integer())
+
+
+outbox = outbox_table(Base.metadata)
+inbox = inbox_table(Base.metadata)

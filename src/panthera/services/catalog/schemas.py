@@ -1,0 +1,165 @@
+"""Request and response bodies of the catalog API (camelCase on the wire)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, HttpUrl, StrictInt, StringConstraints, field_validator
+
+from panthera.kernel.schemas import ApiInput, ApiModel
+
+# ISO 4217 active codes (2024), so a typo such as "EUD" is refused, not stored.
+_ISO_4217 = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL
+    BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP
+    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR
+    IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL
+    LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
+    NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD
+    SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX
+    USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
+"""
+CURRENCIES = frozenset(_ISO_4217.split())
+
+MAX_PRICE = 100_000_000_00  # minor units: a hundred million in the major unit
+MAX_STOCK = 10_000_000
+MAX_QUANTITY = 10_000
+
+
+def _currency(code: str) -> str:
+    code = code.upper()
+    if code not in CURRENCIES:
+        raise ValueError(f"unknown ISO 4217 currency code {code!r}")
+    return code
+
+
+def _slug(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", value):
+        raise ValueError("a slug is lower-case letters and digits separated by single hyphens")
+    return value
+
+
+Currency = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_currency)]
+# Strict: a price or a quantity sent as "12" or 12.5 is a client bug worth reporting.
+Price = Annotated[
+    StrictInt, Field(ge=0, le=MAX_PRICE, description="Integer amount in minor units (cents).")
+]
+Quantity = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
+Sku = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", to_upper=True
+    ),
+]
+ProductName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=10_000)]
+CategoryName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_slug)]
+Attributes = Annotated[dict[str, Any], Field(max_length=50)]
+Images = Annotated[list[HttpUrl], Field(max_length=20)]
+SortOrder = Literal["relevance", "price", "-price", "newest", "name"]
+
+
+def _small_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    if any(len(key) > 100 for key in value):
+        raise ValueError("attribute names are at most 100 characters")
+    if len(repr(value)) > 10_000:
+        raise ValueError("attributes are at most 10 000 characters in all")
+    return value
+
+
+class CategoryCreate(ApiInput):
+    name: CategoryName = Field(examples=["Running shoes"])
+    slug: Slug | None = Field(default=None, description="Derived from the name when omitted.")
+    parent_id: uuid.UUID | None = None
+
+
+class CategoryUpdate(ApiInput):
+    """Partial update: only the fields sent change; `parentId: null` makes it a root."""
+
+    name: CategoryName | None = None
+    slug: Slug | None = None
+    parent_id: uuid.UUID | None = None
+
+
+class Category(ApiModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+    parent_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CategoryList(ApiModel):
+    total: int
+    page: int
+    limit: int
+    categories: list[Category]
+
+
+class ProductCreate(ApiInput):
+    sku: Sku = Field(examples=["SHOE-TRAIL-42"])
+    name: ProductName = Field(examples=["Trail running shoe"])
+    description: Description = ""
+    price: Price = Field(examples=[8999])
+    currency: Currency = Field(examples=["EUR"])
+    category_id: uuid.UUID | None = None
+    attributes: Attributes = Field(default_factory=dict)
+    images: Images = Field(default_factory=list)
+    stock: Quantity = Field(default=0, description="Initial available stock.")
+
+    _attributes = field_validator("attributes")(_small_attributes)
+
+
+class ProductUpdate(ApiInput):
+    """Partial update: only the fields sent change. Stock changes through `/stock`."""
+
+    sku: Sku | None = None
+    name: ProductName | None = None
+    description: Description | None = None
+    price: Price | None = None
+    currency: Currency | None = None
+    category_id: uuid.UUID | None = None
+    attributes: Attributes | None = None
+    images: Images | None = None
+
+    _attributes = field_validator("attributes")(
+        lambda value: None if value is None else _small_attributes(value)
+    )
+
+
+class Product(ApiModel):
+    id: uuid.UUID
+    sku: str
+    name: str
+    description: str
+    price: int = Field(description="Integer amount in minor units.")
+    currency: str
+    category_id: uuid.UUID | None
+    attributes: dict[str, Any]
+    images: list[str]
+    available: int = Field(description="Stock that can be ordered now.")
+    version: int = Field(description="Increases with every change; the `ETag` carries it.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductList(ApiModel):
+    total: int
+    page: int
+    limit: int
+    products: list[Product]
+
+
+class StockUpdate(ApiInput):
+    available: Quantity
+
+
+class StockLevel(ApiModel):
+    product_id: uuid.UUID
+    available: int
+    reserved: int

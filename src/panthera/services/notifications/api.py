@@ -1,0 +1,67 @@
+"""HTTP routes of the notification service: parse, call a use case, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from panthera.kernel.auth.dependencies import CurrentPrincipal
+from panthera.kernel.errors import responses
+from panthera.kernel.pagination import PageParams
+from panthera.services.notifications import service
+from panthera.services.notifications.schemas import Channel, NotificationList, NotificationRead
+from panthera.services.notifications.service import NotificationsRuntime
+
+
+def _runtime(request: Request) -> NotificationsRuntime:
+    runtime: NotificationsRuntime = request.app.state.notifications
+    return runtime
+
+
+Runtime = Annotated[NotificationsRuntime, Depends(_runtime)]
+NotificationId = Annotated[
+    uuid.UUID, Path(alias="notificationId", description="ID of the notification")
+]
+
+router = APIRouter(prefix="/notifications", tags=["Notifications"])
+
+
+@router.get(
+    "",
+    response_model=NotificationList,
+    summary="List notifications",
+    responses=responses(400, 401),
+)
+async def list_notifications(
+    rt: Runtime,
+    actor: CurrentPrincipal,
+    page: PageParams,
+    channel: Annotated[Channel | None, Query(description="Only this channel")] = None,
+) -> NotificationList:
+    """The caller's notifications, newest first; an admin sees everybody's."""
+    total, found = await service.get_all(
+        rt=rt, actor=actor, channel=channel, offset=page.offset, limit=page.limit
+    )
+    return NotificationList(
+        total=total,
+        page=page.page,
+        limit=page.limit,
+        notifications=[NotificationRead.model_validate(n) for n in found],
+    )
+
+
+@router.get(
+    "/{notificationId}",
+    response_model=NotificationRead,
+    summary="Get a notification by ID",
+    responses=responses(400, 401, 404),
+)
+async def get_notification(
+    rt: Runtime, notification_id: NotificationId, actor: CurrentPrincipal
+) -> NotificationRead:
+    """One notification: its recipient or an admin (404 for anyone else)."""
+    return NotificationRead.model_validate(
+        await service.get(rt=rt, notification_id=notification_id, actor=actor)
+    )

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from panthera.kernel.service import ServiceSettings
+
+
+class NotificationsSettings(ServiceSettings):
+    """The notification service's own settings (`PANTHERA_NOTIFICATIONS__*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PANTHERA_NOTIFICATIONS__", extra="ignore")
+
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://[user:password@]host:port (smtps:// for TLS); falls back to "
+        "PANTHERA_SMTP_URL; neither set means a Maildir under the data directory.",
+    )
+    mail_from: str = "PantheraConnect <no-reply@panthera.local>"
+    sms_provider_url: str | None = Field(
+        default=None, description="HTTP endpoint taking {to, body}; unset means a local log file."
+    )
+    sms_provider_token: str | None = None
+    sender_enabled: bool = Field(
+        default=True,
+        description="Send queued notifications from this process; off for consumer-only "
+        "replicas (the queue is shared, so any replica with a sender delivers).",
+    )
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    send_timeout_seconds: float = Field(default=15.0, gt=0)
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="A claimed send not finished by then is tried again."
+    )
+    batch_size: int = Field(default=20, ge=1, le=500)
+    poll_seconds: float = Field(default=1.0, gt=0)
+
+    def retry_delay(self, attempts: int) -> float:
+        """Exponential backoff after the `attempts`-th failure."""
+        delay: float = self.retry_base_seconds * 2 ** max(attempts - 1, 0)
+        return min(delay, self.retry_max_seconds)

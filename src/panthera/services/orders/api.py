@@ -1,0 +1,141 @@
+"""HTTP routes of the orders service: parse, call a use case, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+
+from panthera.kernel.auth.dependencies import AdminPrincipal, CurrentPrincipal
+from panthera.kernel.errors import responses
+from panthera.kernel.pagination import PageParams
+from panthera.services.orders import service
+from panthera.services.orders.lifecycle import Status
+from panthera.services.orders.models import Order
+from panthera.services.orders.schemas import (
+    Address,
+    OrderCreate,
+    OrderLineRead,
+    OrderList,
+    OrderRead,
+    PaymentRead,
+)
+from panthera.services.orders.service import OrdersRuntime
+
+
+def _runtime(request: Request) -> OrdersRuntime:
+    runtime: OrdersRuntime = request.app.state.orders
+    return runtime
+
+
+Runtime = Annotated[OrdersRuntime, Depends(_runtime)]
+OrderId = Annotated[uuid.UUID, Path(alias="orderId", description="ID of the order")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retries with the same key return the first result and change nothing.",
+    ),
+]
+
+router = APIRouter(prefix="/orders", tags=["Orders"])
+
+
+def present(order: Order) -> OrderRead:
+    return OrderRead(
+        id=order.id,
+        user_id=order.user_id,
+        status=order.status,
+        reason=order.reason,
+        items=[OrderLineRead.model_validate(line) for line in order.lines],
+        total=order.total,
+        currency=order.currency,
+        shipping_address=Address.model_validate(order.shipping_address),
+        payment=PaymentRead(status=order.payment_status, reference=order.payment_reference),
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+    )
+
+
+@router.post(
+    "",
+    response_model=OrderRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Place an order",
+    responses=responses(400, 401, 409, 503),
+)
+async def place_order(
+    rt: Runtime,
+    body: OrderCreate,
+    actor: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderRead:
+    """Check out: the order starts `pending` and is confirmed or rejected within seconds."""
+    order = await service.place(
+        rt=rt, user_id=actor.user_id, data=body, idempotency_key=idempotency_key
+    )
+    return present(order)
+
+
+@router.get("", response_model=OrderList, summary="List orders", responses=responses(400, 401))
+async def list_orders(
+    rt: Runtime,
+    actor: CurrentPrincipal,
+    page: PageParams,
+    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+) -> OrderList:
+    """Your orders, newest first; an admin sees everyone's."""
+    total, found = await service.get_all(
+        rt=rt, actor=actor, status=status_filter, offset=page.offset, limit=page.limit
+    )
+    return OrderList(
+        total=total, page=page.page, limit=page.limit, orders=[present(o) for o in found]
+    )
+
+
+@router.get(
+    "/{orderId}",
+    response_model=OrderRead,
+    summary="Get an order",
+    responses=responses(400, 401, 404),
+)
+async def get_order(rt: Runtime, order_id: OrderId, actor: CurrentPrincipal) -> OrderRead:
+    """One order: yours, or any for an admin."""
+    return present(await service.get(rt=rt, order_id=order_id, actor=actor))
+
+
+@router.post(
+    "/{orderId}/cancel",
+    response_model=OrderRead,
+    summary="Cancel an order",
+    responses=responses(400, 401, 404, 409),
+)
+async def cancel_order(rt: Runtime, order_id: OrderId, actor: CurrentPrincipal) -> OrderRead:
+    """Cancel before shipping; stock is released and the payment refunded."""
+    return present(await service.cancel(rt=rt, order_id=order_id, actor=actor))
+
+
+@router.post(
+    "/{orderId}/ship",
+    response_model=OrderRead,
+    summary="Ship an order",
+    responses=responses(400, 401, 403, 404, 409),
+)
+async def ship_order(rt: Runtime, order_id: OrderId, _admin: AdminPrincipal) -> OrderRead:
+    """Mark a confirmed order shipped (admin)."""
+    return present(await service.ship(rt=rt, order_id=order_id))
+
+
+@router.post(
+    "/{orderId}/deliver",
+    response_model=OrderRead,
+    summary="Mark an order delivered",
+    responses=responses(400, 401, 403, 404, 409),
+)
+async def deliver_order(rt: Runtime, order_id: OrderId, _admin: AdminPrincipal) -> OrderRead:
+    """Mark a shipped order delivered (admin)."""
+    return present(await service.deliver(rt=rt, order_id=order_id))

@@ -1,0 +1,3 @@
+from panthera.kernel.migrations import run_env
+
+run_env()

@@ -1,0 +1,85 @@
+"""Request and response bodies of the orders API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from panthera.kernel.schemas import ApiInput, ApiModel
+from panthera.services.orders.lifecycle import Status
+
+Line = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class OrderItemIn(ApiInput):
+    product_id: uuid.UUID
+    quantity: int = Field(ge=1, le=1000)
+
+
+class AddressIn(ApiInput):
+    name: Line
+    line1: Line
+    line2: Line | None = None
+    city: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
+        description="ISO 3166-1 alpha-2 code, e.g. FR"
+    )
+
+
+class PaymentIn(ApiInput):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="A payment provider token; sandbox: tok_visa, tok_chargeDeclined"
+    )
+
+
+class OrderCreate(ApiInput):
+    items: list[OrderItemIn] = Field(min_length=1, max_length=50)
+    shipping_address: AddressIn
+    payment: PaymentIn
+
+
+class OrderLineRead(ApiModel):
+    product_id: uuid.UUID
+    sku: str
+    name: str
+    quantity: int
+    unit_price: int
+
+
+class PaymentRead(ApiModel):
+    status: str = Field(description="pending, processing, captured, declined or refunded")
+    reference: str | None = Field(default=None, description="The provider's charge id")
+
+
+class Address(ApiModel):
+    name: str
+    line1: str
+    line2: str | None = None
+    city: str
+    postal_code: str
+    country: str
+
+
+class OrderRead(ApiModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    status: Status
+    reason: str | None
+    items: list[OrderLineRead]
+    total: int
+    currency: str
+    shipping_address: Address
+    payment: PaymentRead
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderList(ApiModel):
+    total: int
+    page: int
+    limit: int
+    orders: list[OrderRead]

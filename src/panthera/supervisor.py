@@ -1,0 +1,268 @@
+"""`panthera up --distributed`: the real topology on one machine, with one command.
+
+Every service (and each of its replicas) and the gateway run as their own
+`panthera serve` processes on PostgreSQL, NATS JetStream and Redis. The
+supervisor starts them, restarts any that dies (with a growing delay), and
+stops them all on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+
+from panthera.kernel.settings import Settings
+
+log = structlog.get_logger("panthera.supervisor")
+
+SERVICE_ORDER = ("users", "catalog", "orders", "notifications")
+DEFAULTS = {
+    "PANTHERA_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/panthera",
+    "PANTHERA_NATS_URL": "nats://127.0.0.1:4222",
+    "PANTHERA_REDIS_URL": "redis://127.0.0.1:6379/0",
+}
+
+
+@dataclass
+class Child:
+    name: str
+    service: str
+    port: int
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    stopping: bool = field(default=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """`orders=2,notifications=2` -> {"orders": 2, "notifications": 2}."""
+    counts: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, count = part.partition("=")
+        if name not in SERVICE_ORDER or not count.isdigit() or not 1 <= int(count) <= 8:
+            raise ValueError(f"bad replica count {part!r}: use SERVICE=N with N from 1 to 8")
+        counts[name] = int(count)
+    return counts
+
+
+def plan(
+    *, gateway_port: int, replicas: Mapping[str, int], host: str, base_env: Mapping[str, str]
+) -> list[Child]:
+    """Which processes to run, on which ports, with which configuration."""
+    env = {**DEFAULTS, **{k: v for k, v in base_env.items() if k.startswith("PANTHERA_")}}
+    env["PANTHERA_TOPOLOGY"] = "distributed"
+    children: list[Child] = []
+    port = gateway_port + 1
+    for service in SERVICE_ORDER:
+        for replica in range(1, replicas.get(service, 1) + 1):
+            children.append(Child(f"{service}-{replica}", service, port, {}))
+            port += 1
+    urls: dict[str, list[str]] = {}
+    for child in children:
+        urls.setdefault(child.service, []).append(child.url)
+    env["PANTHERA_USERS_URL"] = urls["users"][0]
+    env["PANTHERA_ORDERS__CATALOG_URL"] = urls["catalog"][0]
+    for child in children:
+        child.env = dict(env)
+    gateway_env = dict(env)
+    gateway_env["PANTHERA_GATEWAY__UPSTREAMS"] = json.dumps(urls)
+    children.append(Child("gateway", "gateway", gateway_port, gateway_env))
+    for child in children:
+        child.env["PANTHERA_BIND_HOST"] = host if child.service == "gateway" else "127.0.0.1"
+    return children
+
+
+async def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in `url` if it does not exist yet."""
+    import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url.replace("postgresql+asyncpg://", "postgresql://"))
+    name = target.database or "postgres"
+    admin_dsn = target.set(database="postgres").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(admin_dsn.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+            log.info("database_created", database=name)
+    finally:
+        await connection.close()
+
+
+async def check_dependencies(settings: Settings) -> list[str]:
+    """What the distributed topology cannot reach, each as a line a person can act on."""
+    problems = []
+    if not settings.database_url or not settings.database_url.startswith("postgres"):
+        problems.append("PANTHERA_DATABASE_URL must be a postgresql:// URL")
+    else:
+        try:
+            await asyncio.wait_for(ensure_database(settings.database_url), timeout=10)
+        except Exception as exc:
+            problems.append(f"PostgreSQL at {_where(settings.database_url)}: {exc}")
+    for name, url, variable in (
+        ("NATS", settings.nats_url, "PANTHERA_NATS_URL"),
+        ("Redis", settings.redis_url, "PANTHERA_REDIS_URL"),
+    ):
+        if not url:
+            problems.append(f"{name}: set {variable}")
+            continue
+        try:
+            host, port = _host_port(url)
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3)
+            writer.close()
+        except (OSError, TimeoutError) as exc:
+            problems.append(
+                f"{name} at {host}:{port} is not reachable ({exc}); start it or set {variable}"
+            )
+    return problems
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parsed = urlsplit(url)
+    default = {"nats": 4222, "redis": 6379, "rediss": 6379}.get(parsed.scheme, 5432)
+    return parsed.hostname or "127.0.0.1", parsed.port or default
+
+
+def _where(url: str) -> str:
+    host, port = _host_port(url)
+    return f"{host}:{port}"
+
+
+class Supervisor:
+    def __init__(self, children: Sequence[Child], *, state_file: Path | None = None) -> None:
+        self.children = list(children)
+        self.stopping = asyncio.Event()
+        self.state_file = state_file
+
+    def _write_state(self) -> None:
+        """Where each process listens and its pid, for operators and failure tests."""
+        if self.state_file is None:
+            return
+        state = {
+            child.name: {
+                "service": child.service,
+                "url": child.url,
+                "restarts": child.restarts,
+                "pid": child.process.pid if child.process else None,
+            }
+            for child in self.children
+        }
+        temporary = self.state_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state, indent=2))
+        temporary.replace(self.state_file)
+
+    async def start(self, child: Child) -> None:
+        args = [
+            sys.executable,
+            "-m",
+            "panthera",
+            "serve",
+            child.service,
+            "--port",
+            str(child.port),
+            "--host",
+            child.env["PANTHERA_BIND_HOST"],
+        ]
+        child.process = await asyncio.create_subprocess_exec(*args, env={**os.environ, **child.env})
+        child.started_at = time.monotonic()
+        self._write_state()
+        log.info("process_started", process=child.name, pid=child.process.pid, url=child.url)
+
+    async def watch(self, child: Child) -> None:
+        """Restart `child` whenever it exits, until the supervisor stops."""
+        while not self.stopping.is_set():
+            assert child.process is not None
+            code = await child.process.wait()
+            if self.stopping.is_set():
+                return
+            child.restarts += 1
+            # A process that keeps crashing at start is retried ever more slowly.
+            quick = time.monotonic() - child.started_at < 10
+            delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6)) if quick else 0.5
+            log.warning(
+                "process_exited",
+                process=child.name,
+                code=code,
+                restarts=child.restarts,
+                restart_in=delay,
+            )
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+                return
+            except TimeoutError:
+                await self.start(child)
+
+    async def wait_ready(self, within: float = 90) -> bool:
+        deadline = time.monotonic() + within
+        pending = list(self.children)
+        async with httpx.AsyncClient(timeout=2) as http:
+            while pending and time.monotonic() < deadline and not self.stopping.is_set():
+                still = []
+                for child in pending:
+                    try:
+                        ready = (await http.get(f"{child.url}/readyz")).status_code == 200
+                    except httpx.HTTPError:
+                        ready = False
+                    if not ready:
+                        still.append(child)
+                pending = still
+                if pending:
+                    await asyncio.sleep(0.5)
+        return not pending
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        live = [c for c in self.children if c.process and c.process.returncode is None]
+        for child in live:
+            assert child.process is not None
+            child.process.send_signal(signal.SIGTERM)
+        for child in live:
+            assert child.process is not None
+            try:
+                await asyncio.wait_for(child.process.wait(), timeout=15)
+            except TimeoutError:
+                child.process.kill()
+                await child.process.wait()
+        log.info("all_processes_stopped")
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stopping.set)
+        for child in self.children:
+            await self.start(child)
+        watchers = [asyncio.create_task(self.watch(child)) for child in self.children]
+        if await self.wait_ready():
+            gateway = next(c for c in self.children if c.service == "gateway")
+            lines = [f"  {c.name:<16} {c.url}" for c in self.children]
+            print(
+                "PantheraConnect (distributed) is ready:\n"
+                + "\n".join(lines)
+                + f"\n  API: {gateway.url}/v1  docs: {gateway.url}/docs",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            log.warning("not_all_processes_ready")
+        await self.stopping.wait()
+        await self.stop()
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)

@@ -1,0 +1,180 @@
+"""The distributed platform keeps its promises when processes and dependencies die.
+
+Real processes, real PostgreSQL, NATS and Redis. Each test reports what it did
+and what it counted (see the "failure test reports" section of the run).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import machine
+from tests.e2e.shop import Platform, Shopper, platform, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+@pytest.fixture
+def distributed(tmp_path: Path) -> Iterator[Platform]:
+    with platform(tmp_path, "distributed") as running:
+        yield running
+
+
+def kill(running: Platform, name: str) -> None:
+    """SIGKILL one process; the supervisor starts it again."""
+    before = running.processes()[name]
+    os.kill(before["pid"], signal.SIGKILL)
+    wait_for(lambda: running.processes()[name]["restarts"] > before["restarts"], within=30)
+
+
+def duplicates(notifications: list[dict[str, Any]]) -> int:
+    per_cause = Counter((n["event"], n["channel"]) for n in notifications)
+    return sum(count - 1 for count in per_cause.values())
+
+
+def place_many(
+    shop: Shopper,
+    who: list[dict[str, str]],
+    product: str,
+    during: Callable[[int], None] | None = None,
+) -> list[tuple[int, str]]:
+    placed = []
+    for i, customer in enumerate(who):
+        placed.append((i, shop.order(customer, product)))
+        if during is not None:
+            during(i)
+    return placed
+
+
+def test_notifications_killed_while_orders_flow_sends_each_confirmation_once(
+    distributed: Platform, report: Callable[..., None]
+) -> None:
+    shop = Shopper(distributed.base)
+    admin = shop.admin()
+    product = shop.product(admin, stock=100)
+    customers = [shop.sign_up(f"n{i:02d}") for i in range(12)]
+    placed = place_many(
+        shop,
+        customers,
+        product,
+        during=lambda i: kill(distributed, "notifications-1") if i == 4 else None,
+    )
+    outcomes = [shop.settle(customers[i], order) for i, order in placed]
+
+    def all_confirmations_sent() -> list[dict[str, Any]] | None:
+        sent = [
+            n
+            for n in shop.notifications(admin)
+            if n["template"] == "order_confirmed" and n["status"] == "sent"
+        ]
+        return sent if len({n["event"] for n in sent}) >= outcomes.count("confirmed") else None
+
+    wait_for(all_confirmations_sent, within=90)
+    everything = shop.notifications(admin)
+    # Customers have a phone too: each confirmation is one email and one SMS.
+    confirmations = [
+        n for n in everything if n["template"] == "order_confirmed" and n["channel"] == "email"
+    ]
+    report(
+        orders_placed=len(placed),
+        confirmed=outcomes.count("confirmed"),
+        confirmation_emails=len(confirmations),
+        lost=outcomes.count("confirmed") - len({n["event"] for n in confirmations}),
+        duplicate_notifications=duplicates(everything),
+    )
+    assert outcomes.count("confirmed") == len(placed)
+    assert len(confirmations) == len(placed)
+    assert duplicates(everything) == 0
+
+
+def test_orders_killed_mid_saga_every_order_reaches_a_final_state(
+    distributed: Platform, report: Callable[..., None]
+) -> None:
+    shop = Shopper(distributed.base)
+    admin = shop.admin()
+    product = shop.product(admin, stock=10)
+    customers = [shop.sign_up(f"k{i:02d}") for i in range(15)]
+    with ThreadPoolExecutor(max_workers=15) as pool:
+        orders = list(pool.map(lambda who: shop.order(who, product), customers))
+    kill(distributed, "orders-1")
+    outcomes = [
+        shop.settle(who, order, within=120) for who, order in zip(customers, orders, strict=True)
+    ]
+    stock = wait_for(
+        lambda: (s := shop.http.get(f"/v1/products/{product}/stock").json())["reserved"] == 0 and s
+    )
+    report(
+        orders_placed=len(orders),
+        confirmed=outcomes.count("confirmed"),
+        rejected=outcomes.count("rejected"),
+        lost=outcomes.count("pending"),
+        stock_available=stock["available"],
+    )
+    assert outcomes.count("confirmed") == 10
+    assert outcomes.count("rejected") == 5
+    assert stock["available"] == 0
+
+
+def test_nats_down_for_twenty_seconds_orders_are_accepted_and_catch_up(
+    distributed: Platform, report: Callable[..., None]
+) -> None:
+    shop = Shopper(distributed.base)
+    admin = shop.admin()
+    product = shop.product(admin, stock=50)
+    customers = [shop.sign_up(f"d{i:02d}") for i in range(6)]
+    machine.stop_nats()
+    try:
+        started = time.monotonic()
+        placed = [(who, shop.order(who, product)) for who in customers]
+        pending_while_down = sum(shop.status(who, o) == "pending" for who, o in placed)
+        time.sleep(max(0.0, 20 - (time.monotonic() - started)))
+    finally:
+        machine.start_nats()
+    outcomes = [shop.settle(who, order, within=120) for who, order in placed]
+    report(
+        nats_down_seconds=20,
+        orders_placed=len(placed),
+        pending_while_down=pending_while_down,
+        confirmed=outcomes.count("confirmed"),
+        lost=len(placed) - outcomes.count("confirmed"),
+    )
+    assert outcomes.count("confirmed") == len(placed)
+
+
+def test_redis_down_the_platform_keeps_serving(
+    distributed: Platform, report: Callable[..., None]
+) -> None:
+    shop = Shopper(distributed.base)
+    admin = shop.admin()
+    product = shop.product(admin, stock=5)
+    me = shop.sign_up("r00")
+    machine.stop_redis()
+    try:
+        reads = [shop.http.get(f"/v1/products/{product}").status_code for _ in range(20)]
+        searched = shop.http.get("/v1/products", params={"search": "shoe"}).status_code
+        login = shop.http.post(
+            "/v1/auth/login", json={"email": "r00@example.com", "password": "StrongPassword123!"}
+        )
+        order = shop.order(me, product)
+        outcome = shop.settle(me, order)
+    finally:
+        machine.start_redis()
+    report(
+        redis_down=True,
+        product_reads_ok=reads.count(200),
+        search=searched,
+        login=login.status_code,
+        order=outcome,
+    )
+    assert reads == [200] * 20 and searched == 200
+    assert login.status_code == 200
+    assert outcome == "confirmed"

@@ -1,0 +1,71 @@
+"""Demo data: deterministic, believable, loaded through the use cases; the CLI around it."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from panthera.cli import _seed_catalog, cli
+from panthera.kernel.settings import Settings
+from panthera.services.catalog import demo, service
+from panthera.services.catalog.repository import ProductQuery
+from panthera.services.catalog.service import CatalogRuntime
+
+
+def test_generation_is_deterministic_and_plausible() -> None:
+    aisles = {
+        name: uuid.UUID(int=i)
+        for i, name in enumerate(aisle for d in demo.DEPARTMENTS for aisle in d.aisles)
+    }
+    first = list(demo.generate(200, aisles))
+    assert first == list(demo.generate(200, aisles))
+    assert list(demo.generate(5, aisles, start=10)) == first[10:15]
+    assert len({p.sku for p in first}) == 200
+    for product in first:
+        noun_prices = {
+            noun: (low, high)
+            for d in demo.DEPARTMENTS
+            for aisle in d.aisles.values()
+            for noun, low, high in aisle.items
+        }
+        noun = max((n for n in noun_prices if n in product.name), key=len)
+        low, high = noun_prices[noun]
+        assert low - 100 <= product.price <= high
+        assert product.currency == "EUR"
+        assert noun.lower() in product.description
+        assert 0 <= product.stock <= 500
+    assert any(p.stock == 0 for p in first) and any(p.stock > 0 for p in first)
+
+
+async def test_seeding_fills_a_searchable_catalog(catalog: CatalogRuntime) -> None:
+    ticks: list[int] = []
+    added = await demo.seed(rt=catalog, products=450, batch_size=200, progress=ticks.append)
+    assert added == 450 and ticks == [200, 200, 50]
+    assert await service.count_products(rt=catalog) == 450
+    # Seeding again continues the numbering and reuses the categories.
+    await demo.seed(rt=catalog, products=50)
+    total, categories = await service.get_categories(rt=catalog, offset=0, limit=100)
+    assert total == len(demo.DEPARTMENTS) + sum(len(d.aisles) for d in demo.DEPARTMENTS)
+    assert await service.count_products(rt=catalog) == 500
+    footwear = next(c for c in categories if c.name == "Footwear")
+    found, products = await service.get_products(
+        rt=catalog, query=ProductQuery(search="shoes", category_id=footwear.id)
+    )
+    assert found > 0
+    assert all("shoe" in (p.name + p.description).lower() for p in products)
+
+
+def test_the_seed_command_and_demo_start(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["seed", "--products", "120", "--data-dir", str(tmp_path / "data")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "added 120 products" in result.output
+    settings = Settings(data_dir=tmp_path / "data")
+    # `up --demo` seeds only an empty catalog.
+    assert _seed_catalog(settings, 50, only_if_empty=True) == 0
+    assert _seed_catalog(Settings(data_dir=tmp_path / "fresh"), 30, only_if_empty=True) == 30
+    bad = CliRunner().invoke(cli, ["seed", "--products", "0"])
+    assert bad.exit_code == 2

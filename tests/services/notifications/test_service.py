@@ -1,0 +1,238 @@
+"""The notification service on real channels: an SMTP server, order events, retries, recipients."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from panthera.app import Platform, create_platform
+from panthera.kernel.events import Event
+from panthera.kernel.service import ServiceSettings
+from panthera.kernel.settings import Settings
+from panthera.services.notifications.models import Notification, Recipient
+from panthera.services.notifications.rendering import money
+from panthera.services.notifications.settings import NotificationsSettings
+from tests.conftest import Account, eventually, fast_service_settings, sign_up
+from tests.services.notifications.smtp import Sink, free_port, smtp_server
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[str, Sink]]:
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def service_settings(smtp: tuple[str, Sink]) -> dict[str, ServiceSettings]:
+    options = fast_service_settings()
+    base = options["notifications"]
+    assert isinstance(base, NotificationsSettings)
+    options["notifications"] = base.model_copy(update={"smtp_url": smtp[0]})
+    return options
+
+
+def order_event(user_id: str, type: str, **data: Any) -> Event:
+    order_id = str(uuid.uuid4())
+    return Event(
+        id=uuid.uuid4(),
+        type=type,
+        occurredAt=datetime.now(UTC),
+        source="orders",
+        subject=order_id,
+        data={
+            "orderId": order_id,
+            "userId": user_id,
+            "status": type.rsplit(".", 1)[1],
+            "reason": None,
+            "total": 2599,
+            "currency": "EUR",
+            "items": [
+                {
+                    "productId": str(uuid.uuid4()),
+                    "name": "Desk lamp",
+                    "quantity": 2,
+                    "unitPrice": 1000,
+                },
+                {"productId": str(uuid.uuid4()), "name": "Bulb", "quantity": 1, "unitPrice": 599},
+            ],
+            **data,
+        },
+    )
+
+
+async def all_sent(client: httpx.AsyncClient, account: Account, count: int) -> list[Any]:
+    response = await client.get("/v1/notifications", headers=account.headers)
+    items: list[dict[str, Any]] = response.json()["notifications"]
+    done = len(items) == count and all(n["status"] == "sent" for n in items)
+    return items if done else []
+
+
+async def test_welcome_goes_to_a_real_smtp_server(
+    client: httpx.AsyncClient, smtp: tuple[str, Sink]
+) -> None:
+    alice = await sign_up(client, "alice", firstName="Alice")
+    await eventually(lambda: all_sent(client, alice, 1))
+    [message] = smtp[1].received()
+    assert message["To"] == "alice@example.com"
+    assert message["Subject"] == "Welcome to PantheraConnect, Alice"
+    assert message.is_multipart()
+
+
+@pytest.mark.parametrize(
+    ("type", "template", "extra", "expect", "sms"),
+    [
+        ("orders.order.confirmed", "order_confirmed", {}, "25.99 EUR", True),
+        (
+            "orders.order.rejected",
+            "order_rejected",
+            {"reason": "payment_declined"},
+            "the payment was declined",
+            True,
+        ),
+        ("orders.order.cancelled", "order_cancelled", {}, "refunded", False),
+        ("orders.order.shipped", "order_shipped", {}, "has shipped", True),
+    ],
+)
+async def test_order_events_send_their_messages(
+    client: httpx.AsyncClient,
+    platform: Platform,
+    smtp: tuple[str, Sink],
+    type: str,
+    template: str,
+    extra: dict[str, Any],
+    expect: str,
+    sms: bool,
+) -> None:
+    bob = await sign_up(client, "bob", firstName="Bob", phone="+15551234567")
+    await eventually(lambda: all_sent(client, bob, 1))
+    event = order_event(bob.id, type, **extra)
+    host = platform.hosts["notifications"]
+    await host.bus.publish(event)
+    # A redelivery of the same event changes nothing.
+    await host.bus.publish(event)
+
+    count = 3 if sms else 2
+    found = await eventually(lambda: all_sent(client, bob, count))
+    mine = [n for n in found if n["event"] == str(event.id)]
+    assert {n["channel"] for n in mine} == ({"email", "sms"} if sms else {"email"})
+    email = next(n for n in mine if n["channel"] == "email")
+    assert email["template"] == template
+    assert expect in email["body"]
+    assert "Desk lamp" in email["body"]
+    if sms:
+        text = next(n for n in mine if n["channel"] == "sms")
+        assert text["to"] == "+15551234567"
+        lines = (Path(host.settings.data_dir) / "sms.log").read_text().splitlines()
+        assert json.loads(lines[-1])["body"] == text["body"]
+    received = smtp[1].by_notification()
+    assert received[email["id"]] == 1
+    assert len(received) == 2
+
+
+async def test_an_order_event_for_an_unknown_user_is_retried_then_dead_lettered(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    early = order_event(str(uuid.uuid4()), "orders.order.shipped")
+    host = platform.hosts["notifications"]
+    # No users.user.registered ever came: retried max_deliver times, then dead-lettered.
+    await host.bus.publish(early)
+    dead = getattr(host.bus, "dead_letters", [])
+    assert [(c, e.id) for c, e, _ in dead] == [("notifications", early.id)]
+
+
+async def recipient(platform: Platform, user_id: str) -> Recipient | None:
+    async with platform.hosts["notifications"].db.transaction() as session:
+        return await session.get(Recipient, uuid.UUID(user_id))
+
+
+async def test_contact_details_follow_user_events(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    carol = await sign_up(client, "carol")
+    await eventually(lambda: all_sent(client, carol, 1))
+    changed = await client.put(
+        f"/v1/users/{carol.id}", headers=carol.headers, json={"email": "carol@new.example"}
+    )
+    assert changed.status_code == 200
+
+    async def updated() -> bool:
+        row = await recipient(platform, carol.id)
+        return row is not None and row.email == "carol@new.example"
+
+    await eventually(updated)
+    bus = platform.hosts["notifications"].bus
+    await bus.publish(order_event(carol.id, "orders.order.confirmed"))
+    items = await eventually(lambda: all_sent(client, carol, 2))
+    [confirmed] = [n for n in items if n["template"] == "order_confirmed"]
+    assert confirmed["to"] == "carol@new.example"
+
+    assert (await client.delete(f"/v1/users/{carol.id}", headers=carol.headers)).status_code == 204
+
+    async def erased() -> bool:
+        row = await recipient(platform, carol.id)
+        return row is not None and row.deleted_at is not None and row.email is None
+
+    await eventually(erased)
+    # A late order event for a deleted user is handled and sends nothing.
+    late = order_event(carol.id, "orders.order.shipped")
+    await bus.publish(late)
+    assert await all_sent(client, carol, 2)
+    assert not getattr(bus, "dead_letters", [])
+
+
+class TestRetries:
+    @pytest.fixture
+    def service_settings(self) -> dict[str, ServiceSettings]:
+        options = fast_service_settings()
+        base = options["notifications"]
+        assert isinstance(base, NotificationsSettings)
+        # Nothing listens on this port: every send fails for real.
+        dead = f"smtp://127.0.0.1:{free_port()}"
+        options["notifications"] = base.model_copy(
+            update={"smtp_url": dead, "send_timeout_seconds": 2}
+        )
+        return options
+
+    async def test_a_send_that_keeps_failing_ends_failed_with_its_last_error(
+        self, client: httpx.AsyncClient, platform: Platform
+    ) -> None:
+        dave = await sign_up(client, "dave")
+
+        async def failed() -> list[Any]:
+            response = await client.get("/v1/notifications", headers=dave.headers)
+            items = response.json()["notifications"]
+            return [n for n in items if n["status"] == "failed"]
+
+        [notification] = await eventually(failed)
+        assert notification["attempts"] == 3
+        assert notification["sentAt"] is None
+        host = platform.hosts["notifications"]
+        async with host.db.transaction() as session:
+            row = await session.get(Notification, uuid.UUID(notification["id"]))
+            assert row is not None
+            assert row.last_error and "Connect" in row.last_error
+
+
+def test_money_uses_the_currency_minor_unit() -> None:
+    assert money(2599, "EUR") == "25.99 EUR"
+    assert money(1500, "JPY") == "1,500 JPY"
+    assert money(12345, "KWD") == "12.345 KWD"
+
+
+async def test_standalone_settings_default_to_a_maildir(tmp_path: Path) -> None:
+    platform = create_platform(
+        Settings(data_dir=tmp_path / "d"),
+        services=["notifications"],
+        service_settings=fast_service_settings(),
+    )
+    async with platform.running():
+        rt = platform.hosts["notifications"].runtime
+        assert type(rt.email).__name__ == "MaildirEmailChannel"
+        assert type(rt.sms).__name__ == "LogFileSmsChannel"

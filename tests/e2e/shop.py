@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +40,10 @@ class Platform:
 
 @contextmanager
 def platform(
-    tmp_path: Path, topology: str, env: Mapping[str, str] | None = None
+    tmp_path: Path,
+    topology: str,
+    env: Mapping[str, str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[Platform]:
     """`panthera up` (embedded) or `panthera up --distributed`, isolated and cleaned up."""
     port, data_dir = free_port(), tmp_path / "data"
@@ -49,7 +52,7 @@ def platform(
         "PANTHERA_ADMIN_PASSWORD": ADMIN_PASSWORD,
         **(env or {}),
     }
-    args = ["up", "--port", str(port), "--data-dir", str(data_dir)]
+    args = ["up", "--port", str(port), "--data-dir", str(data_dir), *extra_args]
     run = f"e{uuid.uuid4().hex[:8]}"
     if topology == "distributed":
         args.append("--distributed")

@@ -33,6 +33,7 @@ from panthera.kernel.openapi import install_openapi
 from panthera.kernel.ops import ops_router
 from panthera.kernel.relay import OutboxRelay
 from panthera.kernel.settings import Settings
+from panthera.kernel.startup import wait_until_available
 
 API_PREFIX = "/v1"
 
@@ -138,10 +139,16 @@ class ServiceHost:
 
         `consume=False` leaves the bus alone (tools such as `panthera events replay`).
         """
+        within = self.settings.startup_wait_seconds
         try:
+            await wait_until_available(
+                "database", self.db.ping, service=self.spec.name, within=within
+            )
             await migrations.upgrade(self.db, self.spec.migrations, self.spec.name)
             async with AsyncExitStack() as stack:
-                await self.bus.connect()
+                await wait_until_available(
+                    "message bus", self.bus.connect, service=self.spec.name, within=within
+                )
                 stack.push_async_callback(self.bus.close)
                 await stack.enter_async_context(self.spec.lifespan(self))
                 if self.consumer is not None and consume:

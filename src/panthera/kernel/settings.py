@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     nats_url: str | None = None
     smtp_url: str | None = None
     otlp_endpoint: str | None = None
+    startup_wait_seconds: float = Field(
+        default=120, ge=0, description="How long a process waits for its database and bus."
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

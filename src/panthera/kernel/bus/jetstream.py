@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Collection
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import nats
 import sqlalchemy as sa
@@ -76,12 +77,22 @@ class JetStreamBus:
 
     async def connect(self) -> None:
         async with self._lock:
-            self._users += 1
             if self._nc is not None:
+                self._users += 1
                 return
+            # nats-py retries a first connection forever when reconnects are unlimited;
+            # probing the server first makes "NATS is down" an error the caller can
+            # report and retry, while later disconnects still reconnect on their own.
+            await _probe(self.url)
             self._nc = await nats.connect(
-                self.url, name="panthera", max_reconnect_attempts=-1, reconnect_time_wait=0.5
+                self.url,
+                name="panthera",
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=2,
+                error_cb=_log_nats_error,
             )
+            self._users += 1
             self._js = self._nc.jetstream()
             await self.ensure_stream(DEADLETTER)
             self._lag_task = asyncio.create_task(self._watch_lag(), name="consumer-lag")
@@ -331,3 +342,18 @@ class JetStreamBus:
                         break
             finally:
                 await sub.unsubscribe()
+
+
+async def _probe(url: str) -> None:
+    """Raise `ConnectionError` unless something accepts connections at the NATS URL."""
+    parsed = urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 4222
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionError(f"NATS is not reachable at {host}:{port}: {exc}") from exc
+    writer.close()
+
+
+async def _log_nats_error(error: Exception) -> None:
+    log.warning("nats_connection_error", error=str(error) or type(error).__name__)

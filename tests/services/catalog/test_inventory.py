@@ -106,6 +106,16 @@ async def test_release_returns_stock_once(catalog: CatalogRuntime) -> None:
         await service.commit(rt=catalog, order_id="r-1")
 
 
+async def test_an_order_ended_before_its_reservation_never_holds_stock(
+    catalog: CatalogRuntime,
+) -> None:
+    product = await new_product(catalog, stock=5)
+    assert await service.release(rt=catalog, order_id="late-1") is None
+    late = await service.reserve(rt=catalog, order_id="late-1", lines={product: 2})
+    assert not late.ok and late.status == "released"
+    assert await levels(catalog, product) == (5, 0)
+
+
 async def test_commit_sells_reserved_stock_once(catalog: CatalogRuntime) -> None:
     product = await new_product(catalog, stock=5)
     await service.reserve(rt=catalog, order_id="c-1", lines={product: 2})

@@ -646,9 +646,14 @@ async def settle_in(
 ) -> ReservationOutcome | None:
     """`release` or `commit` inside the caller's transaction; None for an unknown order."""
     current = await _outcome(session, order_id)
+    reservations = ReservationRepository(session)
+    if current is None and target == "released":
+        # Events of one order may arrive out of order (redeliveries, replicas): an order
+        # ended before its reservation leaves a mark, so a late one never holds stock.
+        await reservations.add(order_id, "released", {}, reason="ended before any reservation")
+        return None
     if current is None or current.status == target:
         return current
-    reservations = ReservationRepository(session)
     moved = current.status in _SETTLE_FROM[target] and await reservations.move(
         order_id, current.status, target, utcnow()
     )

@@ -15,45 +15,22 @@ Writes benchmarks/results/gateway.json and gateway.png.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
+from platform_run import ADMIN, free_port, platform, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-ADMIN = ("bench-admin@example.com", "Bench-Admin-Passw0rd")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_ready(url: str, within: float = 120) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} not ready")
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -89,98 +66,61 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
-    run = f"g{uuid.uuid4().hex[:8]}"
-    gateway_port, bare_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "PANTHERA_ADMIN_EMAIL": ADMIN[0],
-        "PANTHERA_ADMIN_PASSWORD": ADMIN[1],
-        "PANTHERA_LOG_LEVEL": "WARNING",
-        "PANTHERA_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
-        "PANTHERA_SCHEMA_PREFIX": f"{run}_",
-        "PANTHERA_EVENTS__STREAM_PREFIX": run.upper(),
-        "PANTHERA_EVENTS__SUBJECT_PREFIX": run,
-        "PANTHERA_GATEWAY__RATE_LIMIT_PER_CLIENT": "100000000/minute",
-        "PANTHERA_GATEWAY__RATE_LIMIT_PER_ROUTE": "100000000/minute",
-        "PANTHERA_GATEWAY__CACHE_TTL_SECONDS": "300",
-    }
+    tag = uuid.uuid4().hex[:8]
+    bare_port = free_port()
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as data:
-        platform = subprocess.Popen(
+    with platform(distributed=True, env={"PANTHERA_GATEWAY__CACHE_TTL_SECONDS": "300"}) as running:
+        http = httpx.Client(base_url=running.base, timeout=10)
+        token = http.post("/v1/auth/login", json={"email": ADMIN[0], "password": ADMIN[1]}).json()[
+            "accessToken"
+        ]
+        product = http.post(
+            "/v1/products",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "sku": f"GW-{tag}",
+                "name": "Benchmark kettle",
+                "description": "Boils water.",
+                "price": 3900,
+                "currency": "EUR",
+                "stock": 10,
+            },
+        ).json()
+        path = f"/v1/products/{product['id']}"
+        body = http.get(path).content  # warms the edge cache and the catalog's
+        key = f"bench:{tag}"
+        redis.Redis.from_url("redis://127.0.0.1:6379/0").set(key, body, ex=600)
+        bare = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "panthera",
-                "up",
-                "--distributed",
+                "uvicorn",
+                "bare_app:app",
                 "--port",
-                str(gateway_port),
-                "--data-dir",
-                data,
+                str(bare_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
             ],
-            env=env,
+            cwd=ROOT / "benchmarks",
+            env={**os.environ, "BENCH_KEY": key},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        bare = None
         try:
-            base = f"http://127.0.0.1:{gateway_port}"
-            wait_ready(f"{base}/readyz")
-            http = httpx.Client(base_url=base, timeout=10)
-            token = http.post(
-                "/v1/auth/login", json={"email": ADMIN[0], "password": ADMIN[1]}
-            ).json()["accessToken"]
-            product = http.post(
-                "/v1/products",
-                headers={"Authorization": f"Bearer {token}"},
-                json={
-                    "sku": f"GW-{run}",
-                    "name": "Benchmark kettle",
-                    "description": "Boils water.",
-                    "price": 3900,
-                    "currency": "EUR",
-                    "stock": 10,
-                },
-            ).json()
-            path = f"/v1/products/{product['id']}"
-            body = http.get(path).content  # warms the edge cache and the catalog's
-            key = f"bench:{run}"
-            redis.Redis.from_url("redis://127.0.0.1:6379/0").set(key, body, ex=600)
-            bare = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "bare_app:app",
-                    "--port",
-                    str(bare_port),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
-                cwd=ROOT / "benchmarks",
-                env={**env, "BENCH_KEY": key},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
             wait_ready(f"http://127.0.0.1:{bare_port}/")
-            processes = json.loads((Path(data) / "processes.json").read_text())
-            catalog = processes["catalog-1"]["url"]
             targets = {
-                "gateway (edge cache)": f"{base}{path}",
+                "gateway (edge cache)": f"{running.base}{path}",
                 "bare ASGI + Redis": f"http://127.0.0.1:{bare_port}/",
-                "catalog direct": f"{catalog}{path}",
+                "catalog direct": f"{running.processes()['catalog-1']['url']}{path}",
             }
             for name, url in targets.items():
                 wrk(url, seconds=2, connections=args.connections)  # warm-up
                 results[name] = wrk(url, seconds=args.seconds, connections=args.connections)
                 print(name, results[name], flush=True)
         finally:
-            for process in (bare, platform):
-                if process is not None:
-                    process.terminate()
-                    process.wait(timeout=60)
-            asyncio.run(_cleanup(run))
+            bare.terminate()
+            bare.wait(timeout=30)
     floor = results["bare ASGI + Redis"]["requests_per_second"]
     summary = {
         "machine": f"{os.cpu_count()} cores, load from wrk on the same machine",
@@ -196,30 +136,6 @@ def main() -> None:
     (RESULTS / "gateway.json").write_text(json.dumps(summary, indent=2))
     plot(summary, RESULTS / "gateway.png")
     print(json.dumps(summary, indent=2))
-
-
-async def _cleanup(run: str) -> None:
-    """Drop the run's schemas and streams."""
-    import asyncpg  # type: ignore[import-untyped]
-    import nats
-
-    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        names = await connection.fetch(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", f"{run}\\_%"
-        )
-        for row in names:
-            await connection.execute(f'DROP SCHEMA "{row["nspname"]}" CASCADE')
-    finally:
-        await connection.close()
-    client = await nats.connect("nats://127.0.0.1:4222")
-    try:
-        stream_api = client.jetstream()
-        for info in await stream_api.streams_info():
-            if info.config.name and info.config.name.startswith(run.upper() + "_"):
-                await stream_api.delete_stream(info.config.name)
-    finally:
-        await client.close()
 
 
 def plot(summary: dict[str, Any], path: Path) -> None:

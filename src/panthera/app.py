@@ -73,7 +73,7 @@ def wire_in_process_calls(hosts: Sequence[ServiceHost]) -> None:
 
 def edge_limits(settings: Settings, gateway: GatewaySettings) -> RateLimits:
     return RateLimits(
-        RateLimiter(settings.redis_url),
+        RateLimiter(settings.redis_url, exact=False),
         per_client=gateway.rate_limit_per_client,
         per_route=gateway.rate_limit_per_route,
     )

@@ -3,6 +3,7 @@ client rate limits and a short-lived cache of public catalog reads."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 
@@ -29,8 +30,10 @@ class RateLimits:
 
     async def check(self, client: str, service: str) -> None:
         """Raise `TooManyRequests` (429 with Retry-After) past either limit."""
-        await self.limiter.hit(self.per_client, "gw-client", client)
-        await self.limiter.hit(self.per_route, "gw-route", service, client)
+        await asyncio.gather(
+            self.limiter.hit(self.per_client, "gw-client", client),
+            self.limiter.hit(self.per_route, "gw-route", service, client),
+        )
 
 
 class EdgeCache:

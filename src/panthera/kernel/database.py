@@ -8,6 +8,7 @@ the service's schema, so the same models and migrations serve both.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,13 +39,23 @@ class Database:
             raise ValueError(f"invalid schema name {self.schema!r}")
         self.engine = self._create_engine(pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Writers of this process take turns on
+        # an asyncio lock (first come, first served) instead of on SQLite's busy
+        # handler, which sleeps up to 100 ms per retry and starves under load;
+        # BEGIN IMMEDIATE still guards against other processes. Reads need no
+        # turn: WAL lets them run beside the writer on their own engine.
+        self._writer_turn = asyncio.Lock() if self.is_sqlite else None
+        self.read_engine = (
+            self._create_engine(pool_size, readonly=True) if self.is_sqlite else self.engine
+        )
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
-    def _create_engine(self, pool_size: int) -> AsyncEngine:
+    def _create_engine(self, pool_size: int, *, readonly: bool = False) -> AsyncEngine:
         if self.is_sqlite:
             if self.url.database:
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_async_engine(self.url, connect_args={"timeout": 30})
-            _configure_sqlite(engine)
+            _configure_sqlite(engine, begin="BEGIN" if readonly else "BEGIN IMMEDIATE")
             return engine
         connect_args: dict[str, Any] = {}
         if self.schema is not None:
@@ -78,17 +89,30 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work commits on success and rolls back on any error."""
-        async with self.sessions() as session, session.begin():
+        if self._writer_turn is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._writer_turn, self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only: one consistent snapshot, never waiting for writers."""
+        # Closing the session ends (rolls back) the transaction it began on first use.
+        async with self.read_sessions() as session:
             yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
     # SQLite upgrades a read lock to a write lock lazily and then fails with
-    # SQLITE_BUSY instead of waiting; taking the write lock when the
-    # transaction begins makes concurrent writers queue on busy_timeout.
+    # SQLITE_BUSY instead of waiting; writers take the write lock when their
+    # transaction begins (BEGIN IMMEDIATE), readers never ask for it.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -101,7 +125,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

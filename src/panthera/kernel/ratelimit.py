@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import cast
 
 import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from panthera.kernel.errors import TooManyRequests
 
 log = structlog.get_logger("panthera.ratelimit")
+_parse = lru_cache(maxsize=64)(parse)
 
 
 class RateLimiter:
@@ -23,17 +25,24 @@ class RateLimiter:
     out; the outage is logged and the database-side checks still apply.
     """
 
-    def __init__(self, redis_url: str | None = None) -> None:
+    def __init__(self, redis_url: str | None = None, *, exact: bool = True) -> None:
         self.storage: Storage = (
             # redis-py's asyncio client, already a dependency (limits defaults to coredis).
             cast(Storage, storage_from_string(f"async+{redis_url}", implementation="redispy"))
             if redis_url
             else MemoryStorage()
         )
-        self.strategy = MovingWindowRateLimiter(self.storage)
+        # A moving window counts every hit (login limits: exact, and Retry-After is
+        # true); a sliding window counter approximates it with two counters per key,
+        # cheap enough for the gateway's per-request limits.
+        self.strategy: MovingWindowRateLimiter | SlidingWindowCounterRateLimiter = (
+            MovingWindowRateLimiter(self.storage)
+            if exact
+            else SlidingWindowCounterRateLimiter(self.storage)
+        )
 
     async def hit(self, limit: str | RateLimitItem, *key: str) -> None:
-        item = parse(limit) if isinstance(limit, str) else limit
+        item = _parse(limit) if isinstance(limit, str) else limit
         try:
             allowed = await self.strategy.hit(item, *key)
             if allowed:

@@ -110,7 +110,7 @@ class OutboxRelay:
         # service, including in-process consumers of its own events, while we publish.
         key = (asyncio.get_running_loop(), str(self.db.url), self.table.name)
         async with _local_locks.setdefault(key, asyncio.Lock()):
-            async with self.db.transaction() as session:
+            async with self.db.read() as session:
                 rows = (await session.execute(self._select_batch())).all()
             failure = await self._publish(rows)
             if self._published:
@@ -134,7 +134,7 @@ class OutboxRelay:
         return failure
 
     async def backlog(self) -> int:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             count = await session.scalar(
                 sa.select(sa.func.count())
                 .select_from(self.table)

@@ -92,7 +92,7 @@ async def create_category(*, rt: CatalogRuntime, data: schemas.CategoryCreate) -
 
 async def get_category(*, rt: CatalogRuntime, category_id: uuid.UUID) -> Category:
     """One category."""
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         return await _category(session, category_id)
 
 
@@ -100,7 +100,7 @@ async def get_categories(
     *, rt: CatalogRuntime, offset: int, limit: int
 ) -> tuple[int, list[Category]]:
     """A page of categories by name; `parentId` gives the tree."""
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         return await CategoryRepository(session).list(offset=offset, limit=limit)
 
 
@@ -240,7 +240,7 @@ async def get_product(*, rt: CatalogRuntime, product_id: uuid.UUID) -> schemas.P
             return schemas.Product.model_validate_json(cached)
         except ValueError:
             log.warning("cache_entry_unreadable", product_id=str(product_id))
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         found = await ProductRepository(session).get(product_id)
     if found is None:
         raise NotFound("Product not found")
@@ -257,7 +257,7 @@ async def get_products(
     *, rt: CatalogRuntime, query: ProductQuery
 ) -> tuple[int, list[schemas.Product]]:
     """Search and filter products: relevance, price, recency or name order, a page at a time."""
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         if (
             query.category_id is not None
             and await CategoryRepository(session).get(query.category_id) is None
@@ -342,7 +342,7 @@ async def delete_product(*, rt: CatalogRuntime, product_id: uuid.UUID) -> None:
 
 async def count_products(*, rt: CatalogRuntime) -> int:
     """How many products the catalog holds."""
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         return await ProductRepository(session).count()
 
 
@@ -450,7 +450,7 @@ def _columns(product: Product) -> dict[str, Any]:
 
 async def get_stock(*, rt: CatalogRuntime, product_id: uuid.UUID) -> Stock:
     """A product's available and reserved stock."""
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         stock = await StockRepository(session).get(product_id)
     if stock is None:
         raise NotFound("Product not found")
@@ -535,7 +535,7 @@ async def reserve(
         async with rt.db.transaction() as session:
             outcome = await reserve_in(session, rt=rt, order_id=order_id, lines=wanted)
     except IntegrityError:  # the same order was reserved concurrently; its answer stands
-        async with rt.db.transaction() as session:
+        async with rt.db.read() as session:
             existing = await _outcome(session, order_id)
         if existing is None:
             raise

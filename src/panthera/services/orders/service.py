@@ -158,7 +158,7 @@ async def place(
 async def _replay(
     rt: OrdersRuntime, user_id: uuid.UUID, key: str, request_hash: str
 ) -> Order | None:
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         earlier = await OrderRepository(session).by_idempotency_key(user_id, key)
     if earlier is not None and earlier.request_hash != request_hash:
         raise Conflict("This Idempotency-Key was already used with a different request")
@@ -174,7 +174,7 @@ async def _load(session: AsyncSession, order_id: uuid.UUID) -> Order:
 
 async def get(*, rt: OrdersRuntime, order_id: uuid.UUID, actor: Principal) -> Order:
     """One order: the owner's or, for an admin, anyone's (404 otherwise, so ids do not leak)."""
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         order = await OrderRepository(session).get(order_id)
     if order is None or not actor.may_access(order.user_id):
         raise NotFound("Order not found")
@@ -185,7 +185,7 @@ async def get_all(
     *, rt: OrdersRuntime, actor: Principal, status: str | None, offset: int, limit: int
 ) -> tuple[int, list[Order]]:
     """A page of orders, newest first: a customer's own, or everyone's for an admin."""
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         return await OrderRepository(session).find(
             user_id=None if actor.is_admin else actor.user_id,
             status=status,
@@ -297,7 +297,7 @@ async def process_payments(*, rt: OrdersRuntime, batch: int = 20) -> int:
     The provider call happens outside any transaction and is keyed by the order
     id, so a crash or a second worker repeats it harmlessly.
     """
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         due = await OrderRepository(session).due_for_payment(batch)
         refunds = await OrderRepository(session).due_for_refund(batch)
     for order in due:

@@ -96,7 +96,7 @@ async def _visible(session: AsyncSession, user_id: uuid.UUID, actor: Principal) 
 
 async def get(*, rt: UsersRuntime, user_id: uuid.UUID, actor: Principal) -> User:
     """One user: self or admin."""
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         return await _visible(session, user_id, actor)
 
 
@@ -104,7 +104,7 @@ async def get_all(
     *, rt: UsersRuntime, search: str | None, offset: int, limit: int
 ) -> tuple[int, list[User]]:
     """A page of users, optionally matching `search` (admin only; checked by the route)."""
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         return await UserRepository(session).list(search=search, offset=offset, limit=limit)
 
 
@@ -186,7 +186,7 @@ async def login(*, rt: UsersRuntime, email: str, password: str, client: str) -> 
     email = email.lower()
     await rt.limiter.hit(rt.settings.login_limit_per_address, "login-address", client)
     await rt.limiter.hit(rt.settings.login_limit_per_account, "login-account", email)
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         user = await UserRepository(session).get_by_email(email)
     valid = await rt.hasher.verify(password, user.password_hash if user else None)
     if user is None or not valid:
@@ -245,7 +245,7 @@ async def ensure_admin(
 
     Returns the user and whether it was created.
     """
-    async with rt.db.transaction() as session:
+    async with rt.db.read() as session:
         existing = await UserRepository(session).get_by_email(email)
     if existing is not None:
         return existing, False

@@ -164,7 +164,7 @@ async def run_backend(backend: str, sizes: list[int], workdir: Path) -> list[dic
     results: list[dict[str, Any]] = []
     try:
         async with host.running():
-            rt: CatalogRuntime = host.app.state.catalog
+            rt: CatalogRuntime = host.runtime
             aisles = await demo.ensure_categories(rt=rt)
             _, roots = await service.get_categories(rt=rt, offset=0, limit=1000)
             categories = {**aisles, **{f"_{c.name}": c.id for c in roots if c.parent_id is None}}

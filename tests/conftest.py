@@ -153,7 +153,7 @@ async def admin(platform: Platform, client: httpx.AsyncClient) -> Account:
     from panthera.services.users import service
 
     await service.ensure_admin(
-        rt=platform.hosts["users"].app.state.users,
+        rt=platform.hosts["users"].runtime,
         email="root@example.com",
         password=STRONG_PASSWORD,
         username="root",

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from starlette.types import ASGIApp
 
 from panthera.kernel.settings import Settings
 
@@ -23,6 +24,20 @@ DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Where SQLite files and keys live (env PANTHERA_DATA_DIR)."),
 ]
+
+
+def _serve(app: ASGIApp, *, host: str, port: int) -> None:
+    # Our middleware logs each request as JSON with its ids; uvicorn's own access
+    # log and logging config would only duplicate it.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -74,15 +89,7 @@ def up(
         f"docs: http://{host}:{port}/docs  data: {settings.data_dir.resolve()}",
         err=True,
     )
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
+    _serve(create_app(settings), host=host, port=port)
 
 
 def _up_distributed(
@@ -125,7 +132,7 @@ def _seed_catalog(settings: Settings, products: int, *, only_if_empty: bool) -> 
 
     async def run() -> int:
         async with host.running():
-            rt = host.app.state.catalog
+            rt = host.runtime
             if only_if_empty and await service.count_products(rt=rt) > 0:
                 typer.echo("catalog already has products; demo data not added", err=True)
                 return 0
@@ -195,7 +202,6 @@ def serve(
     data_dir: DataDir = None,
 ) -> None:
     """Run one service, or the gateway, alone in this process (distributed topology)."""
-    from starlette.types import ASGIApp
 
     from panthera.app import create_gateway_app, create_service_app
 
@@ -211,15 +217,7 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"PantheraConnect {service} on http://{host}:{port}", err=True)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
+    _serve(app, host=host, port=port)
 
 
 @events_cli.command("replay")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from pydantic_settings import BaseSettings
 
 from panthera.kernel import migrations
@@ -180,3 +180,8 @@ class ServiceHost:
     async def ready(self) -> None:
         await self.db.ping()
         await self.bus.ping()
+
+
+def runtime_of(request: Request) -> Any:
+    """What the lifespan of the service serving `request` built: its use cases' collaborators."""
+    return request.app.state.host.runtime

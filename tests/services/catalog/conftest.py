@@ -15,7 +15,7 @@ from tests.conftest import Account
 
 @pytest.fixture
 def catalog(platform: Platform) -> CatalogRuntime:
-    runtime: CatalogRuntime = platform.hosts["catalog"].app.state.catalog
+    runtime: CatalogRuntime = platform.hosts["catalog"].runtime
     return runtime
 
 

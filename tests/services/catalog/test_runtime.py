@@ -16,7 +16,7 @@ async def runtime(settings: Settings) -> tuple[CatalogRuntime, str]:
     # The catalog's host alone: other parts of the platform have their own Redis needs.
     host = ServiceHost(catalog.spec, settings, local_verifier(settings))
     async with host.running():
-        rt: CatalogRuntime = host.app.state.catalog
+        rt: CatalogRuntime = host.runtime
         return rt, type(rt.cache).__name__
 
 

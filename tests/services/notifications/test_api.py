@@ -152,7 +152,7 @@ async def test_an_event_recorded_while_nothing_relays_is_delivered_after_a_resta
     alone = create_platform(settings, services=["users"], service_settings=service_settings)
     async with alone.hosts["users"].running():
         await users_service.ensure_admin(
-            rt=alone.hosts["users"].app.state.users,
+            rt=alone.hosts["users"].runtime,
             email="early@example.com",
             password=STRONG_PASSWORD,
         )

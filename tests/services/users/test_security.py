@@ -261,7 +261,7 @@ def _claims(user_id: str, **over: object) -> dict[str, object]:
 async def test_bad_tokens_are_401(
     client: httpx.AsyncClient, platform: Platform, alice: Account
 ) -> None:
-    issuer = platform.hosts["users"].app.state.users.issuer
+    issuer = platform.hosts["users"].runtime.issuer
     kid = issuer.key.kid
     header, payload, signature = alice.token.split(".")
     raised = json.loads(base64.urlsafe_b64decode(payload + "==="))

@@ -43,7 +43,6 @@ async def build_runtime(host: ServiceHost) -> CatalogRuntime:
 @asynccontextmanager
 async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
     runtime = await build_runtime(host)
-    host.app.state.catalog = runtime
     host.runtime = runtime  # what the event handlers receive
     try:
         yield

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, 
 from panthera.kernel.auth.dependencies import AdminPrincipal
 from panthera.kernel.errors import BadRequest, responses
 from panthera.kernel.pagination import PageParams
+from panthera.kernel.service import runtime_of
 from panthera.services.catalog import service
 from panthera.services.catalog.repository import ProductQuery
 from panthera.services.catalog.schemas import (
@@ -31,7 +32,7 @@ from panthera.services.catalog.service import CatalogRuntime
 
 
 def _runtime(request: Request) -> CatalogRuntime:
-    runtime: CatalogRuntime = request.app.state.catalog
+    runtime: CatalogRuntime = runtime_of(request)
     return runtime
 
 

@@ -59,7 +59,6 @@ def build_runtime(host: ServiceHost) -> service.NotificationsRuntime:
 async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
     runtime = build_runtime(host)
     host.runtime = runtime
-    host.app.state.notifications = runtime
     sender = None
     if runtime.settings.sender_enabled:
         sender = asyncio.create_task(service.run_sender(rt=runtime), name="notification-sender")

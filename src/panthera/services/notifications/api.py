@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from panthera.kernel.auth.dependencies import CurrentPrincipal
 from panthera.kernel.errors import responses
 from panthera.kernel.pagination import PageParams
+from panthera.kernel.service import runtime_of
 from panthera.services.notifications import service
 from panthera.services.notifications.schemas import Channel, NotificationList, NotificationRead
 from panthera.services.notifications.service import NotificationsRuntime
 
 
 def _runtime(request: Request) -> NotificationsRuntime:
-    runtime: NotificationsRuntime = request.app.state.notifications
+    runtime: NotificationsRuntime = runtime_of(request)
     return runtime
 
 

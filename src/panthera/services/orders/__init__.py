@@ -73,7 +73,6 @@ async def _loop(
 async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
     rt = build_runtime(host)
     host.runtime = rt
-    host.app.state.orders = rt
     settings = rt.settings
 
     async def pay_until_done() -> None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from panthera.kernel.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from panthera.kernel.errors import responses
 from panthera.kernel.pagination import PageParams
+from panthera.kernel.service import runtime_of
 from panthera.services.orders import service
 from panthera.services.orders.lifecycle import Status
 from panthera.services.orders.models import Order
@@ -25,7 +26,7 @@ from panthera.services.orders.service import OrdersRuntime
 
 
 def _runtime(request: Request) -> OrdersRuntime:
-    runtime: OrdersRuntime = request.app.state.orders
+    runtime: OrdersRuntime = runtime_of(request)
     return runtime
 
 

@@ -49,7 +49,7 @@ def build_runtime(host: ServiceHost) -> service.UsersRuntime:
 @asynccontextmanager
 async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
     runtime = build_runtime(host)
-    host.app.state.users = runtime
+    host.runtime = runtime
     platform = host.settings
     if platform.admin_email and platform.admin_password:
         user, created = await service.ensure_admin(

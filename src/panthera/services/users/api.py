@@ -14,6 +14,7 @@ from panthera.kernel.auth.dependencies import (
 )
 from panthera.kernel.errors import responses
 from panthera.kernel.pagination import PageParams
+from panthera.kernel.service import runtime_of
 from panthera.services.users import service
 from panthera.services.users.schemas import (
     LoginRequest,
@@ -28,7 +29,7 @@ from panthera.services.users.service import UsersRuntime
 
 
 def _runtime(request: Request) -> UsersRuntime:
-    runtime: UsersRuntime = request.app.state.users
+    runtime: UsersRuntime = runtime_of(request)
     return runtime
 
 

@@ -80,7 +80,8 @@ async def settled(client: httpx.AsyncClient, who: Account, order_id: str) -> dic
         ).json()
         return order if order["status"] != "pending" else None
 
-    result: dict[str, Any] = await eventually(decided, timeout=20)
+    # Many orders are awaited at once in some tests: poll gently, and allow for a busy CI.
+    result: dict[str, Any] = await eventually(decided, timeout=60, interval=0.2)
     return result
 
 

@@ -1,0 +1,59 @@
+"""A pending order that hears nothing about its stock is rejected by the expiry job."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from panthera import app
+from panthera.app import Platform, create_platform
+from panthera.kernel.service import ServiceSettings
+from panthera.kernel.settings import Settings
+from panthera.services import catalog
+from panthera.services.orders.settings import OrdersSettings
+from tests.conftest import GENEROUS_GATEWAY, Account, eventually, fast_service_settings
+from tests.services.orders.test_saga import make_product, order_body, place
+
+
+@pytest.fixture
+def service_settings() -> dict[str, ServiceSettings]:
+    return {
+        **fast_service_settings(),
+        "orders": OrdersSettings(pending_timeout_seconds=0.5, expiry_interval_seconds=0.2),
+    }
+
+
+@pytest.fixture
+async def platform(
+    settings: Settings,
+    service_settings: dict[str, ServiceSettings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Platform]:
+    # A catalog that serves its API but never hears of orders: the saga stalls.
+    deaf = dataclasses.replace(catalog.spec, handlers={})
+    monkeypatch.setitem(app.SERVICES, "catalog", deaf)
+    platform = create_platform(
+        settings, service_settings=service_settings, gateway_settings=GENEROUS_GATEWAY
+    )
+    async with platform.running():
+        yield platform
+
+
+async def test_an_unanswered_order_is_rejected_in_time(
+    client: httpx.AsyncClient, admin: Account, alice: Account
+) -> None:
+    product = await make_product(client, admin, stock=5)
+    order = (await place(client, alice, order_body(product))).json()
+
+    async def rejected() -> dict[str, object] | None:
+        body: dict[str, object] = (
+            await client.get(f"/v1/orders/{order['id']}", headers=alice.headers)
+        ).json()
+        return body if body["status"] == "rejected" else None
+
+    decided = await eventually(rejected, timeout=10)
+    assert decided["reason"] == "timed out waiting for stock"
+    assert decided["payment"] == {"status": "voided", "reference": None}

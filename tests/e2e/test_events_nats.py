@@ -180,8 +180,9 @@ async def _cleanup(tag: str) -> None:
     try:
         js = nc.jetstream()
         for stream in await js.streams_info():
-            if stream.config.name.startswith(f"T{tag}_"):
-                await js.delete_stream(stream.config.name)
+            name = stream.config.name
+            if name and name.startswith(f"T{tag}_"):
+                await js.delete_stream(name)
     finally:
         await nc.close()
 

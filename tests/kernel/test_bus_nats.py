@@ -194,6 +194,7 @@ async def test_a_poison_event_goes_to_the_dead_letter_subject() -> None:
         message = await bus.js.get_last_msg(
             bus.stream_name("deadletter"), bus.deadletter_subject("watcher", TYPE)
         )
+        assert message.data is not None
         assert Event.model_validate_json(message.data).id == bad.id
         assert message.headers is not None
         assert "a bug in the handler" in message.headers["Panthera-Error"]

@@ -10,7 +10,7 @@ import pytest
 
 from panthera.kernel.cache import MemoryCache, RedisCache
 from panthera.kernel.service import ServiceSettings
-from panthera.services.catalog import service
+from panthera.services.catalog import schemas, service
 from panthera.services.catalog.service import CatalogRuntime
 from panthera.services.catalog.settings import CatalogSettings
 from tests.conftest import Account, fast_service_settings
@@ -91,7 +91,7 @@ async def test_reads_are_served_from_the_cache(
     product = await make_product(client, admin, "Chair")
     await client.get(f"/v1/products/{product['id']}")
     # Proof that the database is not asked: a planted entry is what comes back.
-    planted = service.schemas.Product.model_validate({**product, "name": "From the cache"})
+    planted = schemas.Product.model_validate({**product, "name": "From the cache"})
     await cached.cache.set(
         f"product:{product['id']}", planted.model_dump_json().encode(), ttl_seconds=60
     )

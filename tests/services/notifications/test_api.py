@@ -73,8 +73,10 @@ async def test_sign_up_sends_a_welcome_email_to_the_maildir(
     assert message["Subject"] == notification["subject"]
     assert message["X-Panthera-Notification"] == notification["id"]
     parts = {part.get_content_type(): part for part in message.walk()}
-    assert "Hello Alice" in parts["text/plain"].get_payload(decode=True).decode()
-    assert "<strong>alice</strong>" in parts["text/html"].get_payload(decode=True).decode()
+    text, html = (parts[kind].get_payload(decode=True) for kind in ("text/plain", "text/html"))
+    assert isinstance(text, bytes) and isinstance(html, bytes)
+    assert "Hello Alice" in text.decode()
+    assert "<strong>alice</strong>" in html.decode()
 
 
 async def test_a_user_sees_only_their_own_and_an_admin_sees_all(

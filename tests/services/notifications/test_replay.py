@@ -36,7 +36,8 @@ async def _statuses(settings: Settings, *, then_sign_up: bool) -> list[str]:
             async with host.db.transaction() as session:
                 await session.execute(sa.delete(Notification))
             return []
-        return await eventually(lambda: _all_sent(rows))
+        sent: list[str] = await eventually(lambda: _all_sent(rows))
+        return sent
 
 
 async def _all_sent(rows: object) -> list[str]:

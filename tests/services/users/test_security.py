@@ -204,7 +204,7 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_bad_paging_is_400(
-    client: httpx.AsyncClient, admin: Account, params: dict[str, object]
+    client: httpx.AsyncClient, admin: Account, params: dict[str, str | int]
 ) -> None:
     assert_problem(await client.get("/v1/users", params=params, headers=admin.headers), 400)
 

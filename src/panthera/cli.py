@@ -26,7 +26,9 @@ DataDir = Annotated[
 ]
 
 
-def _serve(app: ASGIApp, *, host: str, port: int) -> None:
+def _serve(app: ASGIApp, *, host: str, port: int, behind: str | None = None) -> None:
+    """Run `app` under uvicorn; `behind`: the addresses of the gateway in front of it,
+    whose X-Forwarded-For is believed (so per-client limits see the real client)."""
     # Our middleware logs each request as JSON with its ids; uvicorn's own access
     # log and logging config would only duplicate it.
     uvicorn.run(
@@ -35,7 +37,8 @@ def _serve(app: ASGIApp, *, host: str, port: int) -> None:
         port=port,
         log_config=None,
         access_log=False,
-        proxy_headers=False,
+        proxy_headers=behind is not None,
+        forwarded_allow_ips=behind,
         timeout_graceful_shutdown=10,
     )
 
@@ -217,7 +220,13 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"PantheraConnect {service} on http://{host}:{port}", err=True)
-    _serve(app, host=host, port=port)
+    # A service sits behind the gateway; the gateway is the edge and believes no one.
+    _serve(
+        app,
+        host=host,
+        port=port,
+        behind=None if service == "gateway" else settings.gateway_addresses,
+    )
 
 
 @events_cli.command("replay")

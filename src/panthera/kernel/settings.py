@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     nats_url: str | None = None
     smtp_url: str | None = None
     otlp_endpoint: str | None = None
+    gateway_addresses: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated addresses of the gateway: a service in its own process "
+        "takes the client's address from their X-Forwarded-For.",
+    )
     startup_wait_seconds: float = Field(
         default=120, ge=0, description="How long a process waits for its database and bus."
     )

@@ -30,6 +30,16 @@ async def test_bad_token_is_refused_at_the_edge(client: httpx.AsyncClient) -> No
     assert_problem(response, 401)
 
 
+async def test_an_oversized_body_is_413_before_any_service_reads_it(
+    client: httpx.AsyncClient,
+) -> None:
+    body = b'{"username": "' + b"x" * 2_000_000 + b'"}'
+    response = await client.post(
+        "/v1/users", content=body, headers={"content-type": "application/json"}
+    )
+    assert "bytes" in assert_problem(response, 413)["detail"]
+
+
 async def test_unknown_routes_get_the_error_body(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/v1/nothing-here"), 404)
     assert_problem(await client.get("/v1/usersX"), 404)

@@ -29,7 +29,7 @@ from panthera.gateway.proxy import HttpUpstream
 from panthera.gateway.settings import GatewaySettings
 from panthera.gateway.upstreams import Route
 from panthera.kernel.auth.tokens import TokenVerifier
-from panthera.kernel.errors import AppError, install_error_handlers, problem
+from panthera.kernel.errors import AppError, PayloadTooLarge, install_error_handlers, problem
 from panthera.kernel.ops import ReadinessCheck, ops_router
 from panthera.kernel.service import ServiceHost
 
@@ -157,7 +157,15 @@ class Gateway:
         await self.cache.store(key, recording)
 
     async def _edge_checks(self, route: Route, scope: Scope) -> None:
-        """Refuse a bad bearer token or an abusive client before any service sees it."""
+        """Refuse an oversized body, an abusive client or a bad bearer token before any
+        service sees it."""
+        for name, value in scope["headers"]:
+            if (
+                name == b"content-length"
+                and value.isdigit()
+                and (int(value) > self.settings.max_body_bytes)
+            ):
+                raise PayloadTooLarge(f"Request body over {self.settings.max_body_bytes} bytes")
         if self.limits is not None:
             client = client_address(scope, trust_forwarded_for=self.settings.trust_forwarded_for)
             await self.limits.check(client, route.service)

@@ -85,6 +85,10 @@ class PreconditionFailed(AppError):
     status = 412
 
 
+class PayloadTooLarge(AppError):
+    status = 413
+
+
 class TooManyRequests(AppError):
     status = 429
 

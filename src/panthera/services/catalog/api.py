@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
 from panthera.kernel.auth.dependencies import AdminPrincipal
 from panthera.kernel.errors import BadRequest, responses
@@ -30,13 +30,7 @@ from panthera.services.catalog.schemas import (
 )
 from panthera.services.catalog.service import CatalogRuntime
 
-
-def _runtime(request: Request) -> CatalogRuntime:
-    runtime: CatalogRuntime = runtime_of(request)
-    return runtime
-
-
-Runtime = Annotated[CatalogRuntime, Depends(_runtime)]
+Runtime = Annotated[CatalogRuntime, Depends(runtime_of)]
 ProductId = Annotated[uuid.UUID, Path(alias="productId", description="ID of the product")]
 CategoryId = Annotated[uuid.UUID, Path(alias="categoryId", description="ID of the category")]
 PriceFilter = Annotated[int | None, Query(ge=0, le=MAX_PRICE, description="Minor units")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 
 from panthera.kernel.auth.dependencies import CurrentPrincipal
 from panthera.kernel.errors import responses
@@ -15,13 +15,7 @@ from panthera.services.notifications import service
 from panthera.services.notifications.schemas import Channel, NotificationList, NotificationRead
 from panthera.services.notifications.service import NotificationsRuntime
 
-
-def _runtime(request: Request) -> NotificationsRuntime:
-    runtime: NotificationsRuntime = runtime_of(request)
-    return runtime
-
-
-Runtime = Annotated[NotificationsRuntime, Depends(_runtime)]
+Runtime = Annotated[NotificationsRuntime, Depends(runtime_of)]
 NotificationId = Annotated[
     uuid.UUID, Path(alias="notificationId", description="ID of the notification")
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Query, status
 
 from panthera.kernel.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from panthera.kernel.errors import responses
@@ -24,13 +24,7 @@ from panthera.services.orders.schemas import (
 )
 from panthera.services.orders.service import OrdersRuntime
 
-
-def _runtime(request: Request) -> OrdersRuntime:
-    runtime: OrdersRuntime = runtime_of(request)
-    return runtime
-
-
-Runtime = Annotated[OrdersRuntime, Depends(_runtime)]
+Runtime = Annotated[OrdersRuntime, Depends(runtime_of)]
 OrderId = Annotated[uuid.UUID, Path(alias="orderId", description="ID of the order")]
 IdempotencyKey = Annotated[
     str | None,

@@ -27,13 +27,7 @@ from panthera.services.users.schemas import (
 )
 from panthera.services.users.service import UsersRuntime
 
-
-def _runtime(request: Request) -> UsersRuntime:
-    runtime: UsersRuntime = runtime_of(request)
-    return runtime
-
-
-Runtime = Annotated[UsersRuntime, Depends(_runtime)]
+Runtime = Annotated[UsersRuntime, Depends(runtime_of)]
 UserId = Annotated[uuid.UUID, Path(alias="userId", description="ID of the user")]
 
 router = APIRouter()

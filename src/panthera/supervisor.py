@@ -12,10 +12,11 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,7 +44,7 @@ class Child:
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
-    stopping: bool = field(default=False)
+    bind_host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
@@ -68,11 +69,11 @@ def plan(
     env = {**DEFAULTS, **{k: v for k, v in base_env.items() if k.startswith("PANTHERA_")}}
     env["PANTHERA_TOPOLOGY"] = "distributed"
     children: list[Child] = []
-    port = gateway_port + 1
+    port = gateway_port
     for service in SERVICE_ORDER:
         for replica in range(1, replicas.get(service, 1) + 1):
+            port = _free_port_from(port + 1)
             children.append(Child(f"{service}-{replica}", service, port, {}))
-            port += 1
     urls: dict[str, list[str]] = {}
     for child in children:
         urls.setdefault(child.service, []).append(child.url)
@@ -82,10 +83,21 @@ def plan(
         child.env = dict(env)
     gateway_env = dict(env)
     gateway_env["PANTHERA_GATEWAY__UPSTREAMS"] = json.dumps(urls)
-    children.append(Child("gateway", "gateway", gateway_port, gateway_env))
-    for child in children:
-        child.env["PANTHERA_BIND_HOST"] = host if child.service == "gateway" else "127.0.0.1"
+    # Only the gateway faces clients; the services listen on loopback.
+    children.append(Child("gateway", "gateway", gateway_port, gateway_env, bind_host=host))
     return children
+
+
+def _free_port_from(port: int) -> int:
+    """The first port from `port` on that nothing listens on: a taken one would crash a child."""
+    while True:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                port += 1
+                continue
+        return port
 
 
 async def ensure_database(url: str) -> None:
@@ -178,7 +190,7 @@ class Supervisor:
             "--port",
             str(child.port),
             "--host",
-            child.env["PANTHERA_BIND_HOST"],
+            child.bind_host,
         ]
         child.process = await asyncio.create_subprocess_exec(*args, env={**os.environ, **child.env})
         child.started_at = time.monotonic()

@@ -39,17 +39,18 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from panthera.contracts import EventContract
 from panthera.kernel.bus import EventBus
 from panthera.kernel.bus.inprocess import InProcessBus
 from panthera.kernel.bus.jetstream import JetStreamBus
 from panthera.kernel.bus.settings import BusSettings
 from panthera.kernel.consumer import Consumer
 from panthera.kernel.database import Database
-from panthera.kernel.events import Event
+from panthera.kernel.events import Event, Received
 from panthera.kernel.outbox import Outbox, inbox_table, outbox_table
 from panthera.kernel.relay import OutboxRelay
+from panthera.kernel.uow import Transaction, UnitOfWork
 
 RESULTS = Path(__file__).parent / "results"
 POSTGRES_URL = os.environ.get(
@@ -82,8 +83,18 @@ class Run:
         return sorted((self.applied[i] - self.committed[i]) * 1000 for i in self.applied)
 
 
-async def apply_effect(event: Event, session: AsyncSession, _runtime: Any) -> None:
-    await session.execute(effects.insert().values(event_id=event.id, seq=event.data["seq"]))
+class ThingHappened(EventContract):
+    TYPE = TYPE
+
+    seq: int
+
+    @property
+    def subject(self) -> str:
+        return f"thing-{self.seq}"
+
+
+async def apply_effect(received: Received[ThingHappened], tx: Transaction, _runtime: Any) -> None:
+    await tx.session.execute(effects.insert().values(event_id=received.id, seq=received.data.seq))
 
 
 async def open_db(url: str, schema: str | None) -> Database:
@@ -117,9 +128,9 @@ async def pipeline(setup: str, run: Run) -> AsyncIterator[tuple[Database, Outbox
     await subscriber.connect()
     consumer = Consumer(
         name="bench",
-        db=consumer_db,
+        uow=UnitOfWork(consumer_db, Transaction),
         inbox=inbox,
-        handlers={TYPE: apply_effect},
+        handlers={ThingHappened: apply_effect},
         runtime=lambda: None,
     )
 
@@ -132,10 +143,11 @@ async def pipeline(setup: str, run: Run) -> AsyncIterator[tuple[Database, Outbox
         return handled
 
     await subscriber.subscribe(consumer="bench", types=[TYPE], deliver=deliver)
-    relay = OutboxRelay(service="bench", db=producer_db, table=outbox, bus=publisher)
+    box = Outbox(outbox, source="bench")
+    relay = OutboxRelay(service="bench", db=producer_db, outbox=box, bus=publisher)
     try:
         async with relay.running():
-            yield producer_db, Outbox(outbox, source="bench")
+            yield producer_db, box
     finally:
         if isinstance(publisher, JetStreamBus):
             await publisher.delete_streams(["bench"])
@@ -148,8 +160,8 @@ async def pipeline(setup: str, run: Run) -> AsyncIterator[tuple[Database, Outbox
 
 
 async def produce(db: Database, box: Outbox, run: Run, seq: int) -> None:
-    async with db.transaction() as session:
-        event = await box.record(session, TYPE, subject=f"thing-{seq}", data={"seq": seq})
+    async with UnitOfWork(db, Transaction, outbox=box).write() as tx:
+        event = tx.record(ThingHappened(seq=seq))
     run.committed[event.id] = time.perf_counter()
 
 

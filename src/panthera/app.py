@@ -21,12 +21,13 @@ from panthera.kernel.auth.keys import load_or_create_signing_key
 from panthera.kernel.auth.tokens import TokenVerifier
 from panthera.kernel.bus import create_bus
 from panthera.kernel.cache import create_cache
+from panthera.kernel.http_client import Peers
 from panthera.kernel.ratelimit import RateLimiter
 from panthera.kernel.service import ServiceHost, ServiceSettings, ServiceSpec
 from panthera.kernel.settings import Settings
 from panthera.services import catalog, notifications, orders, users
 
-SERVICES: dict[str, ServiceSpec] = {
+SERVICES: dict[str, ServiceSpec[Any]] = {
     spec.name: spec for spec in (users.spec, catalog.spec, orders.spec, notifications.spec)
 }
 
@@ -62,13 +63,17 @@ def verifier_for(settings: Settings, service: str) -> TokenVerifier:
     return local_verifier(settings)
 
 
-def wire_in_process_calls(hosts: Sequence[ServiceHost]) -> None:
+def wire_in_process_calls(hosts: Sequence[ServiceHost[Any]]) -> None:
     """Services hosted in one process call each other's HTTP API without a socket."""
     apps = {host.spec.name: host.app for host in hosts}
     for host in hosts:
-        host.app.state.upstream_transports = {
-            name: httpx.ASGITransport(app=app) for name, app in apps.items() if host.app is not app
-        }
+        host.peers = Peers(
+            {
+                name: httpx.ASGITransport(app=app)
+                for name, app in apps.items()
+                if host.app is not app
+            }
+        )
 
 
 def edge_limits(settings: Settings, gateway: GatewaySettings) -> RateLimits:
@@ -87,7 +92,7 @@ class Platform:
         self.app = app
 
     @property
-    def hosts(self) -> dict[str, ServiceHost]:
+    def hosts(self) -> dict[str, ServiceHost[Any]]:
         return {host.spec.name: host for host in self.gateway.hosts}
 
     def running(self) -> AbstractAsyncContextManager[None]:
@@ -144,7 +149,7 @@ def create_service_app(
     name: str,
     settings: Settings | None = None,
     service_settings: ServiceSettings | None = None,
-) -> tuple[ServiceHost, ASGIApp]:
+) -> tuple[ServiceHost[Any], ASGIApp]:
     """One service alone in its process (`panthera serve`), with its operational routes.
 
     Its tokens are verified with this installation's key (a shared

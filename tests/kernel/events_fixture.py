@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from panthera.contracts import EventContract
 from panthera.kernel.database import Database
-from panthera.kernel.events import Event
+from panthera.kernel.events import Event, Received
 from panthera.kernel.outbox import Outbox, inbox_table, outbox_table
+from panthera.kernel.uow import Transaction, UnitOfWork
 from tests.conftest import POSTGRES_URL
 
 metadata = sa.MetaData()
@@ -29,19 +30,37 @@ effects = sa.Table(
 )
 
 
+class ThingHappened(EventContract):
+    TYPE = "shop.thing.happened"
+
+    seq: int
+
+    @property
+    def subject(self) -> str:
+        return "thing-1"
+
+
+class OtherThingHappened(ThingHappened):
+    TYPE = "shop.other.happened"
+
+
 @dataclass
 class Mini:
     db: Database
     outbox: Outbox
 
-    async def record(self, count: int, *, type: str = "shop.thing.happened") -> list[Event]:
+    @property
+    def uow(self) -> UnitOfWork[Transaction]:
+        return UnitOfWork(self.db, Transaction, outbox=self.outbox)
+
+    async def record(
+        self, count: int, *, contract: type[ThingHappened] = ThingHappened
+    ) -> list[Event]:
         """Record `count` events, one transaction each, numbered in `data.seq`."""
         recorded = []
         for seq in range(count):
-            async with self.db.transaction() as session:
-                recorded.append(
-                    await self.outbox.record(session, type, subject="thing-1", data={"seq": seq})
-                )
+            async with self.uow.write() as tx:
+                recorded.append(tx.record(contract(seq=seq)))
         return recorded
 
     async def effects(self) -> list[tuple[uuid.UUID, int]]:
@@ -61,8 +80,8 @@ class Mini:
             return int(count or 0)
 
 
-async def record_effect(event: Event, session: AsyncSession, _runtime: Any) -> None:
-    await session.execute(effects.insert().values(event_id=event.id, seq=event.data["seq"]))
+async def record_effect(received: Received[ThingHappened], tx: Transaction, _runtime: Any) -> None:
+    await tx.session.execute(effects.insert().values(event_id=received.id, seq=received.data.seq))
 
 
 @pytest.fixture

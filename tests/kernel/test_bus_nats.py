@@ -17,7 +17,7 @@ from panthera.kernel.consumer import Consumer
 from panthera.kernel.events import Event
 from panthera.kernel.relay import OutboxRelay
 from tests.conftest import eventually
-from tests.kernel.events_fixture import Mini, inbox, mini, outbox, record_effect
+from tests.kernel.events_fixture import Mini, ThingHappened, inbox, mini, record_effect
 
 __all__ = ["mini"]
 
@@ -85,13 +85,13 @@ async def test_a_restarted_relay_publishes_nothing_twice(bus: JetStreamBus, mini
     dying = DiesBeforeMarking(NATS_URL, bus.settings)
     await dying.connect()
     try:
-        relay = OutboxRelay(service="shop", db=mini.db, table=outbox, bus=dying)
+        relay = OutboxRelay(service="shop", db=mini.db, outbox=mini.outbox, bus=dying)
         with pytest.raises(ConnectionError):
             await relay.publish_pending()
     finally:
         await dying.close()
     assert await mini.unpublished() == 3
-    restarted = OutboxRelay(service="shop", db=mini.db, table=outbox, bus=bus)
+    restarted = OutboxRelay(service="shop", db=mini.db, outbox=mini.outbox, bus=bus)
     assert await restarted.publish_pending() == 3
     # The third event went out twice; JetStream kept one copy (same Nats-Msg-Id).
     assert await stream_messages(bus) == 5
@@ -110,9 +110,9 @@ async def test_two_replicas_share_a_durable_consumer_and_apply_each_event_once(
         await replica.connect()
         consumer = Consumer(
             name="watcher",
-            db=mini.db,
+            uow=mini.uow,
             inbox=inbox,
-            handlers={TYPE: record_effect},
+            handlers={ThingHappened: record_effect},
             runtime=lambda: None,
         )
 

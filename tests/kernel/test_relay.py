@@ -10,10 +10,10 @@ from panthera.kernel.bus import EventBus
 from panthera.kernel.bus.inprocess import InProcessBus
 from panthera.kernel.bus.settings import BusSettings
 from panthera.kernel.consumer import Consumer
-from panthera.kernel.events import Event
+from panthera.kernel.events import Event, Received
 from panthera.kernel.relay import OutboxRelay
 from tests.conftest import eventually
-from tests.kernel.events_fixture import Mini, inbox, mini, outbox, record_effect
+from tests.kernel.events_fixture import Mini, ThingHappened, inbox, mini, record_effect
 
 __all__ = ["mini"]
 
@@ -23,9 +23,9 @@ TYPE = "shop.thing.happened"
 def consumer(mini: Mini, name: str = "watcher") -> Consumer:
     return Consumer(
         name=name,
-        db=mini.db,
+        uow=mini.uow,
         inbox=inbox,
-        handlers={TYPE: record_effect},
+        handlers={ThingHappened: record_effect},
         runtime=lambda: None,
     )
 
@@ -38,14 +38,16 @@ async def subscribed_bus(mini: Mini, **settings: object) -> InProcessBus:
 
 
 def relay(mini: Mini, bus: EventBus, batch_size: int = 100) -> OutboxRelay:
-    return OutboxRelay(service="shop", db=mini.db, table=outbox, bus=bus, batch_size=batch_size)
+    return OutboxRelay(
+        service="shop", db=mini.db, outbox=mini.outbox, bus=bus, batch_size=batch_size
+    )
 
 
 async def test_committed_events_are_delivered_once_in_order(mini: Mini) -> None:
     events = await mini.record(25)
     with pytest.raises(RuntimeError):
-        async with mini.db.transaction() as session:
-            await mini.outbox.record(session, TYPE, subject="x", data={"seq": 99})
+        async with mini.uow.write() as tx:
+            tx.record(ThingHappened(seq=99))
             raise RuntimeError("the use case failed: its event must not exist")
     bus = await subscribed_bus(mini)
     assert await relay(mini, bus, batch_size=10).publish_pending() == 10
@@ -97,8 +99,8 @@ async def test_a_failing_handler_leaves_no_trace_and_is_retried(mini: Mini) -> N
         if failures:
             failures -= 1
             # The effect and the inbox row are in one transaction: both roll back.
-            async with mini.db.transaction() as session:
-                await record_effect(e, session, None)
+            async with mini.uow.write() as tx:
+                await record_effect(Received(e, ThingHappened(seq=e.data["seq"])), tx, None)
                 raise RuntimeError("transient")
         return await watcher.handle(e)
 
@@ -141,7 +143,9 @@ async def test_the_running_relay_publishes_on_commit_without_waiting_for_a_poll(
     mini: Mini,
 ) -> None:
     bus = await subscribed_bus(mini)
-    slow_poll = OutboxRelay(service="shop", db=mini.db, table=outbox, bus=bus, poll_seconds=60)
+    slow_poll = OutboxRelay(
+        service="shop", db=mini.db, outbox=mini.outbox, bus=bus, poll_seconds=60
+    )
     async with slow_poll.running():
         await asyncio.sleep(0.05)  # let the relay reach its idle wait
         [event] = await mini.record(1)
@@ -171,7 +175,8 @@ async def test_an_event_committed_late_with_a_lower_position_is_not_lost(mini: M
     # A slow use case takes a position first and commits last.
     slow = mini.db.sessions()
     await slow.begin()
-    late = await mini.outbox.record(slow, TYPE, subject="thing-2", data={"seq": 1})
+    late = Event.of(ThingHappened(seq=1))
+    await mini.outbox.insert(slow, [late])
     [early] = await mini.record(1)
 
     class CommitsTheSlowOneMeanwhile:

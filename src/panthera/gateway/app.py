@@ -59,7 +59,7 @@ class Gateway:
         openapi_documents: OpenApiSource,
         limits: RateLimits | None = None,
         cache: EdgeCache | None = None,
-        hosts: Sequence[ServiceHost] = (),
+        hosts: Sequence[ServiceHost[Any]] = (),
     ) -> None:
         self.routes = list(routes)
         self.verifier = verifier
@@ -178,7 +178,7 @@ class Gateway:
 
 
 def embedded(
-    hosts: Sequence[ServiceHost],
+    hosts: Sequence[ServiceHost[Any]],
     verifier: TokenVerifier,
     settings: GatewaySettings,
     *,

@@ -1,16 +1,21 @@
 """Event handling with an inbox: at-least-once delivery, exactly-once effect.
 
-A handler runs in a transaction that first records `(consumer, event id)` in
-the consumer's inbox; if the row is already there the event was handled and
-is skipped. The handler gets that open session, so its effect (and any event
-it records in its own outbox) commits together with the inbox row, or not at
-all, and the bus sees the failure and delivers again.
+A handler runs in one unit of work that first records `(consumer, event id)` in
+the consumer's inbox; if the row is already there the event was handled and is
+skipped. The handler gets that open transaction, so its effect (and any event it
+records) commits together with the inbox row, or not at all, and the bus sees the
+failure and delivers again.
+
+Handlers are declared per contract class: the consumer parses `data` into that
+class before the handler runs. An event whose version no handler knows, or whose
+data does not parse, can never succeed: it is refused as `Undeliverable`, which
+the buses dead-letter at once instead of retrying.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,14 +23,20 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import Counter, Histogram
+from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from panthera.kernel.database import Database, utcnow
-from panthera.kernel.events import Event
+from panthera.contracts import EventContract
+from panthera.kernel.bus import Undeliverable
+from panthera.kernel.database import utcnow
+from panthera.kernel.events import Event, Received
+from panthera.kernel.uow import Transaction, UnitOfWork
 
-Handler = Callable[[Event, AsyncSession, Any], Awaitable[None]]
-"""`handler(event, session, runtime)`: the runtime is what the service's lifespan built."""
+Handler = Callable[[Received[Any], Any, Any], Awaitable[None]]
+"""`handler(received, tx, runtime)`: the typed event, the open unit of work, the runtime."""
+LegacyHandler = Callable[[Event, AsyncSession, Any], Awaitable[None]]
+"""Legacy `handler(event, session, runtime)`, removed once every service is converted."""
 
 HANDLED = Counter(
     "panthera_events_handled_total",
@@ -51,28 +62,47 @@ class Consumer:
         self,
         *,
         name: str,
-        db: Database,
+        uow: UnitOfWork[Any],
         inbox: sa.Table,
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[Any, Handler | LegacyHandler],
         runtime: Callable[[], Any],
     ) -> None:
         self.name = name
-        self.db = db
+        self.uow = uow
         self.inbox = inbox
-        self.handlers = dict(handlers)
         self.runtime = runtime
+        self._typed: dict[str, dict[int, tuple[type[EventContract], Handler]]] = {}
+        self._legacy: dict[str, LegacyHandler] = {}
+        for key, handler in handlers.items():
+            if isinstance(key, str):
+                self._legacy[key] = handler  # type: ignore[assignment]
+            else:
+                self._typed.setdefault(key.TYPE, {})[key.VERSION] = (key, handler)  # type: ignore[assignment]
 
     @property
     def types(self) -> frozenset[str]:
-        return frozenset(self.handlers)
+        return frozenset(self._typed) | frozenset(self._legacy)
+
+    def _parse(self, event: Event) -> tuple[Handler, Received[Any]]:
+        versions = self._typed[event.type]
+        if event.version not in versions:
+            known = ", ".join(str(v) for v in sorted(versions))
+            raise Undeliverable(
+                f"{self.name} reads {event.type} version {known}, not {event.version}"
+            )
+        contract, handler = versions[event.version]
+        try:
+            data = contract.model_validate(event.data)
+        except ValidationError as exc:
+            raise Undeliverable(f"{event.type} v{event.version} data is malformed: {exc}") from exc
+        return handler, Received(event, data)
 
     async def handle(self, event: Event, *, reprocess: bool = False) -> bool:
         """Apply the event once; False when there is nothing to do (unknown or seen before).
 
         `reprocess` runs the handler even if the inbox has the event (replay after a fix).
         """
-        handler = self.handlers.get(event.type)
-        if handler is None:
+        if event.type not in self.types:
             return False
         context = _propagator.extract(event.traceContext)
         with _tracer.start_as_current_span(
@@ -81,28 +111,41 @@ class Consumer:
             span.set_attribute("messaging.consumer", self.name)
             span.set_attribute("messaging.message.id", str(event.id))
             try:
-                async with self.db.transaction() as session:
-                    if not await self._remember(session, event, reprocess=reprocess):
-                        HANDLED.labels(self.name, event.type, "duplicate").inc()
-                        return False
-                    await handler(event, session, self.runtime())
+                applied = await self._apply(event, reprocess=reprocess)
             except Exception:
                 HANDLED.labels(self.name, event.type, "failed").inc()
                 raise
+        if not applied:
+            HANDLED.labels(self.name, event.type, "duplicate").inc()
+            return False
         HANDLED.labels(self.name, event.type, "handled").inc()
         END_TO_END.labels(self.name, event.type).observe(
             (utcnow() - event.occurredAt).total_seconds()
         )
         return True
 
-    async def _remember(self, session: AsyncSession, event: Event, *, reprocess: bool) -> bool:
+    async def _apply(self, event: Event, *, reprocess: bool) -> bool:
+        if event.type in self._legacy:
+            async with self.uow.write() as tx:
+                if not await self._remember(tx, event, reprocess=reprocess):
+                    return False
+                await self._legacy[event.type](event, tx.session, self.runtime())
+            return True
+        handler, received = self._parse(event)
+        async with self.uow.write() as tx:
+            if not await self._remember(tx, event, reprocess=reprocess):
+                return False
+            await handler(received, tx, self.runtime())
+        return True
+
+    async def _remember(self, tx: Transaction, event: Event, *, reprocess: bool) -> bool:
         values = {
             "consumer": self.name,
             "event_id": event.id,
             "type": event.type,
             "handled_at": utcnow(),
         }
-        dialect = session.get_bind().dialect.name
+        dialect = tx.session.get_bind().dialect.name
         insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(self.inbox)
         statement = insert.values(**values)
         if reprocess:
@@ -113,7 +156,7 @@ class Consumer:
             # A concurrent replica inserting the same row waits for our commit,
             # then inserts nothing: exactly one of them runs the handler.
             statement = statement.on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        result = await session.execute(statement)
+        result = await tx.session.execute(statement)
         return bool(getattr(result, "rowcount", 0))
 
 
@@ -137,7 +180,5 @@ async def replay(
 
 def parse_since(value: str) -> datetime:
     """An ISO 8601 time; without a zone it is UTC."""
-    from datetime import UTC
-
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

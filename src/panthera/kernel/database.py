@@ -45,8 +45,12 @@ class Database:
         # BEGIN IMMEDIATE still guards against other processes. Reads need no
         # turn: WAL lets them run beside the writer on their own engine.
         self._writer_turn = asyncio.Lock() if self.is_sqlite else None
+        # PostgreSQL reads run in autocommit on the same pool: no BEGIN/ROLLBACK round
+        # trips, and every statement sees what was committed before it started.
         self.read_engine = (
-            self._create_engine(pool_size, readonly=True) if self.is_sqlite else self.engine
+            self._create_engine(pool_size, readonly=True)
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -98,14 +102,16 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reading only: one consistent snapshot, never waiting for writers."""
+        """A session for reading only, never waiting for writers: on SQLite one snapshot
+        (a deferred transaction on its own connection), on PostgreSQL each statement
+        on its own (autocommit)."""
         # Closing the session ends (rolls back) the transaction it began on first use.
         async with self.read_sessions() as session:
             yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self.read_engine is not self.engine:
+        if self.is_sqlite:
             await self.read_engine.dispose()
 
 

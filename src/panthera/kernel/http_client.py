@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -99,3 +100,21 @@ class ServiceClient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+class Peers:
+    """How this process reaches other services' HTTP APIs.
+
+    The composition root fills it: services hosted in the same process are called
+    through their ASGI apps, without a socket; the others at the URL the caller's
+    settings give. A service asks for a client by name and never learns which.
+    """
+
+    def __init__(self, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> None:
+        self._transports = dict(transports or {})
+
+    def client(self, name: str, *, url: str, **options: Any) -> ServiceClient:
+        transport = self._transports.get(name)
+        if transport is None:
+            return ServiceClient(name, url, **options)
+        return ServiceClient(name, f"http://{name}.internal", transport=transport, **options)

@@ -1,15 +1,15 @@
-"""The outbox and inbox tables every service keeps.
+"""The outbox and inbox tables every service keeps, and the outbox's writer.
 
-A use case records an event with `record_event` in the same transaction as
-the change it describes, so an event exists if and only if the change does.
-A consumer records each handled event id in its inbox in the transaction of
-its effect, so a redelivered event is recognised and skipped.
+A use case records an event with `tx.record(...)` (panthera.kernel.uow) in the
+transaction of the change it describes, so an event exists if and only if the
+change does. A consumer records each handled event id in its inbox in the
+transaction of its effect, so a redelivered event is recognised and skipped.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,30 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from panthera.kernel.events import Event
 
 _POSITION = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-# Callbacks run after a transaction that recorded an event commits, so that a
-# relay in this process publishes at once instead of at its next poll.
-_commit_listeners: dict[sa.Table, list[Callable[[], None]]] = {}
-
-
-def on_commit(table: sa.Table, callback: Callable[[], None]) -> Callable[[], None]:
-    """Call `callback` after each commit that wrote to `table`; returns the remover."""
-    _commit_listeners.setdefault(table, []).append(callback)
-
-    def remove() -> None:
-        listeners = _commit_listeners.get(table, [])
-        if callback in listeners:
-            listeners.remove(callback)
-
-    return remove
-
-
-def _notify(table: sa.Table) -> Callable[[Any], None]:
-    def after_commit(_session: Any) -> None:
-        for callback in list(_commit_listeners.get(table, ())):
-            callback()
-
-    return after_commit
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
@@ -88,11 +64,49 @@ def drop_outbox_and_inbox() -> None:
 
 
 class Outbox:
-    """Writes events to one service's outbox table."""
+    """One service's outbox table, and who wants to hear that it has new rows.
+
+    Listeners are this instance's (the relay of the same host subscribes), so that
+    two platforms in one process, as in tests, never wake each other's relays.
+    """
 
     def __init__(self, table: sa.Table, *, source: str) -> None:
         self.table = table
         self.source = source
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` after each commit that recorded events; returns the remover."""
+        self._listeners.append(callback)
+
+        def remove() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return remove
+
+    def committed(self) -> None:
+        """A transaction that recorded events has committed: wake the listeners."""
+        for callback in list(self._listeners):
+            callback()
+
+    async def insert(self, session: AsyncSession, events: Sequence[Event]) -> None:
+        """Write events as outbox rows, in the order given, in the caller's transaction."""
+        if not events:
+            return
+        await session.execute(
+            self.table.insert(),
+            [
+                {
+                    "event_id": event.id,
+                    "type": event.type,
+                    "subject": event.subject,
+                    "envelope": event.model_dump(mode="json"),
+                    "occurred_at": event.occurredAt,
+                }
+                for event in events
+            ],
+        )
 
     async def record(
         self,
@@ -103,6 +117,7 @@ class Outbox:
         data: dict[str, Any],
         version: int = 1,
     ) -> Event:
+        """Legacy form, removed once every service records contracts through its unit of work."""
         event = Event(
             id=uuid.uuid4(),
             type=type,
@@ -113,15 +128,8 @@ class Outbox:
             data=data,
         )
         event.attach_trace_context()
-        await session.execute(
-            self.table.insert().values(
-                event_id=event.id,
-                type=event.type,
-                subject=event.subject,
-                envelope=event.model_dump(mode="json"),
-                occurred_at=event.occurredAt,
-            )
+        await self.insert(session, [event])
+        sa.event.listen(
+            session.sync_session, "after_commit", lambda _s: self.committed(), once=True
         )
-        if self.table in _commit_listeners:
-            sa.event.listen(session.sync_session, "after_commit", _notify(self.table), once=True)
         return event

@@ -10,7 +10,7 @@ consumers' inboxes drop anything older than the deduplication window.
 Several replicas of a service may each run a relay: on PostgreSQL one holds a
 transaction-scoped advisory lock per outbox and the others skip their turn,
 which keeps the order (SKIP LOCKED would let two relays interleave a subject).
-A SQLite file belongs to one process, where a lock per outbox does the same.
+A SQLite file belongs to one process, where the relay's own lock does the same.
 """
 
 from __future__ import annotations
@@ -30,14 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from panthera.kernel.bus import EventBus
 from panthera.kernel.database import Database, utcnow
 from panthera.kernel.events import Event
-from panthera.kernel.outbox import on_commit
+from panthera.kernel.outbox import Outbox
 
 OUTBOX_BACKLOG = Gauge("panthera_outbox_backlog", "Outbox rows not yet published", ["service"])
 PUBLISHED = Counter("panthera_events_published_total", "Events published by the relay", ["service"])
 
 log = structlog.get_logger("panthera.relay")
 Row = sa.Row[Any]
-_local_locks: dict[tuple[asyncio.AbstractEventLoop, str, str], asyncio.Lock] = {}
 
 
 class OutboxRelay:
@@ -46,20 +45,22 @@ class OutboxRelay:
         *,
         service: str,
         db: Database,
-        table: sa.Table,
+        outbox: Outbox,
         bus: EventBus,
         batch_size: int | None = None,
         poll_seconds: float | None = None,
     ) -> None:
         self.service = service
         self.db = db
-        self.table = table
+        self.outbox = outbox
+        self.table = outbox.table
         self.bus = bus
         self.batch_size = batch_size or bus.settings.relay_batch_size
         self.poll_seconds = poll_seconds or bus.settings.relay_poll_seconds
         self._wake = asyncio.Event()
         self._published: list[int] = []
         self._backlog_checked = 0.0
+        self._turn = asyncio.Lock()
 
     def _select_batch(self) -> sa.Select[Any]:
         t = self.table
@@ -108,8 +109,7 @@ class OutboxRelay:
     async def _publish_sqlite(self) -> Exception | None:
         # Not one transaction: SQLite's write lock would block every writer of the
         # service, including in-process consumers of its own events, while we publish.
-        key = (asyncio.get_running_loop(), str(self.db.url), self.table.name)
-        async with _local_locks.setdefault(key, asyncio.Lock()):
+        async with self._turn:
             async with self.db.read() as session:
                 rows = (await session.execute(self._select_batch())).all()
             failure = await self._publish(rows)
@@ -172,7 +172,7 @@ class OutboxRelay:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        remove = on_commit(self.table, self._wake.set)
+        remove = self.outbox.listen(self._wake.set)
         task = asyncio.create_task(self.run(), name=f"relay-{self.service}")
         try:
             yield

@@ -1,9 +1,11 @@
 """What a service is to the platform: a spec, and a host that runs it.
 
 A service package exposes one `ServiceSpec` in its `__init__`. The composition
-root turns specs into `ServiceHost`s; a host owns the service's database,
-migrates it, runs the service's own start-up, and builds its ASGI app. The
-same host runs alone (`panthera serve`) or mounted in the embedded gateway.
+root turns specs into `ServiceHost`s; a host owns the service's database, its
+outbox and its unit of work, migrates it, builds the service's typed runtime
+(the spec's `runtime` factory, an async context manager), and builds its ASGI
+app. The same host runs alone (`panthera serve`) or mounted in the embedded
+gateway.
 
 Events: a host subscribes its service's `handlers` to the bus while it runs
 (`running`), and relays its `outbox` to the bus (`relaying`). The gateway
@@ -17,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
@@ -26,14 +28,17 @@ from pydantic_settings import BaseSettings
 from panthera.kernel import migrations
 from panthera.kernel.auth.tokens import TokenVerifier
 from panthera.kernel.bus import EventBus, create_bus
-from panthera.kernel.consumer import Consumer, Handler
+from panthera.kernel.consumer import Consumer, Handler, LegacyHandler
 from panthera.kernel.database import Database
 from panthera.kernel.errors import install_error_handlers
+from panthera.kernel.http_client import Peers
 from panthera.kernel.openapi import install_openapi
 from panthera.kernel.ops import ops_router
+from panthera.kernel.outbox import Outbox
 from panthera.kernel.relay import OutboxRelay
 from panthera.kernel.settings import Settings
 from panthera.kernel.startup import wait_until_available
+from panthera.kernel.uow import Transaction, UnitOfWork
 
 API_PREFIX = "/v1"
 
@@ -44,16 +49,19 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = None
 
 
-Lifespan = Callable[["ServiceHost"], AbstractAsyncContextManager[None]]
+RuntimeT = TypeVar("RuntimeT")
+
+Lifespan = Callable[["ServiceHost[Any]"], AbstractAsyncContextManager[None]]
+RuntimeFactory = Callable[["ServiceHost[RuntimeT]"], AbstractAsyncContextManager[RuntimeT]]
 
 
 @asynccontextmanager
-async def no_lifespan(_host: ServiceHost) -> AsyncIterator[None]:
+async def no_lifespan(_host: ServiceHost[Any]) -> AsyncIterator[None]:
     yield
 
 
 @dataclass(frozen=True)
-class ServiceSpec:
+class ServiceSpec(Generic[RuntimeT]):
     name: str
     title: str
     description: str
@@ -64,25 +72,32 @@ class ServiceSpec:
     """Public path prefixes the gateway sends to this service."""
     root_router: APIRouter | None = None
     """Routes served outside `/v1`, such as `/.well-known/jwks.json`."""
+    runtime: RuntimeFactory[RuntimeT] | None = None
+    """Builds the service's runtime (its use cases' collaborators) once migrated, and
+    tears it down at the end; handlers and routes receive what it yields."""
+    transaction: Callable[..., Transaction] = Transaction
+    """The service's `Transaction` subclass, naming its repositories."""
     lifespan: Lifespan = no_lifespan
+    """Legacy: removed once every service declares `runtime`."""
     tags: Sequence[dict[str, Any]] = field(default_factory=tuple)
-    handlers: Mapping[str, Handler] = field(default_factory=dict)
-    """Event type -> handler; handled through `inbox`, which is then required."""
+    handlers: Mapping[Any, Handler | LegacyHandler] = field(default_factory=dict)
+    """Event contract class -> handler; handled through `inbox`, which is then required."""
     outbox: sa.Table | None = None
     """The service's outbox table: set it and the host relays its events to the bus."""
     inbox: sa.Table | None = None
 
 
-class ServiceHost:
+class ServiceHost(Generic[RuntimeT]):
     def __init__(
         self,
-        spec: ServiceSpec,
+        spec: ServiceSpec[RuntimeT],
         settings: Settings,
         verifier: TokenVerifier,
         service_settings: ServiceSettings | None = None,
         *,
         bus: EventBus | None = None,
         standalone: bool = False,
+        peers: Peers | None = None,
     ) -> None:
         self.spec = spec
         self.settings = settings
@@ -94,24 +109,40 @@ class ServiceHost:
         )
         self.bus = bus or create_bus(settings)
         self.standalone = standalone
-        self.runtime: Any = None
-        """What the service's lifespan built; handlers receive it."""
+        self.peers = peers or Peers()
+        """Other services' HTTP APIs; the composition root may wire in-process ones."""
+        self.outbox = Outbox(spec.outbox, source=spec.name) if spec.outbox is not None else None
+        self.uow: UnitOfWork[Any] = UnitOfWork(self.db, spec.transaction, outbox=self.outbox)
+        self._runtime: RuntimeT | None = None
         self.consumer: Consumer | None = None
         if spec.handlers:
             if spec.inbox is None:
                 raise ValueError(f"service {spec.name} has handlers but no inbox table")
             self.consumer = Consumer(
                 name=spec.name,
-                db=self.db,
+                uow=self.uow,
                 inbox=spec.inbox,
                 handlers=spec.handlers,
                 runtime=lambda: self.runtime,
             )
         self.relay: OutboxRelay | None = None
-        if spec.outbox is not None:
-            self.relay = OutboxRelay(service=spec.name, db=self.db, table=spec.outbox, bus=self.bus)
-            self.bus.attach_outbox(spec.name, self.db, spec.outbox)
+        if self.outbox is not None:
+            self.relay = OutboxRelay(
+                service=spec.name, db=self.db, outbox=self.outbox, bus=self.bus
+            )
+            self.bus.attach_outbox(spec.name, self.db, self.outbox.table)
         self.app = self._build_app()
+
+    @property
+    def runtime(self) -> RuntimeT:
+        """What the spec's runtime factory built; exists while the host runs."""
+        if self._runtime is None:
+            raise RuntimeError(f"the {self.spec.name} service is not running")
+        return self._runtime
+
+    @runtime.setter
+    def runtime(self, value: RuntimeT) -> None:  # legacy lifespans set it
+        self._runtime = value
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(
@@ -150,6 +181,9 @@ class ServiceHost:
                     "message bus", self.bus.connect, service=self.spec.name, within=within
                 )
                 stack.push_async_callback(self.bus.close)
+                if self.spec.runtime is not None:
+                    self._runtime = await stack.enter_async_context(self.spec.runtime(self))
+                    stack.callback(setattr, self, "_runtime", None)
                 await stack.enter_async_context(self.spec.lifespan(self))
                 if self.consumer is not None and consume:
                     unsubscribe = await self.bus.subscribe(
@@ -183,5 +217,8 @@ class ServiceHost:
 
 
 def runtime_of(request: Request) -> Any:
-    """What the lifespan of the service serving `request` built: its use cases' collaborators."""
+    """The runtime of the service serving `request`: its use cases' collaborators.
+
+    Routes type it with an alias, e.g. `Runtime = Annotated[OrdersRuntime, Depends(runtime_of)]`.
+    """
     return request.app.state.host.runtime

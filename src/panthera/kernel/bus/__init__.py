@@ -21,6 +21,13 @@ from panthera.kernel.events import Event
 from panthera.kernel.settings import Settings
 
 Deliver = Callable[[Event], Awaitable[object]]
+
+
+class Undeliverable(Exception):
+    """Raised by a consumer for an event that can never succeed (an unknown version,
+    malformed data): the bus dead-letters it at once instead of retrying."""
+
+
 Unsubscribe = Callable[[], Awaitable[None]]
 
 CONSUMER_LAG = Gauge(

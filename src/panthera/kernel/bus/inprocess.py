@@ -23,6 +23,7 @@ from panthera.kernel.bus import (
     DEAD_LETTERS,
     REDELIVERIES,
     Deliver,
+    Undeliverable,
     Unsubscribe,
     source_of,
 )
@@ -69,7 +70,7 @@ class InProcessBus:
                 await subscription.deliver(event)
                 return
             except Exception as exc:
-                if attempt == attempts:
+                if attempt == attempts or isinstance(exc, Undeliverable):
                     DEAD_LETTERS.labels(subscription.consumer, event.type).inc()
                     self.dead_letters.append((subscription.consumer, event, repr(exc)))
                     log.error(
@@ -130,7 +131,7 @@ class InProcessBus:
                 )
                 .order_by(table.c.position)
             )
-            async with db.transaction() as session:
+            async with db.read() as session:
                 rows = (await session.scalars(query)).all()
             for envelope in rows:
                 yield Event.model_validate(envelope)

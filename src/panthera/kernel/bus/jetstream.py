@@ -31,6 +31,7 @@ from panthera.kernel.bus import (
     DEAD_LETTERS,
     REDELIVERIES,
     Deliver,
+    Undeliverable,
     Unsubscribe,
     source_of,
 )
@@ -255,7 +256,7 @@ class JetStreamBus:
 
     async def _failed(self, consumer: str, event: Event, msg: Msg, exc: Exception) -> None:
         delivered = msg.metadata.num_delivered or 1
-        if delivered >= self.settings.max_deliver:
+        if delivered >= self.settings.max_deliver or isinstance(exc, Undeliverable):
             DEAD_LETTERS.labels(consumer, event.type).inc()
             log.error(
                 "event_dead_lettered",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from panthera.kernel.cache import create_cache
-from panthera.kernel.outbox import Outbox
 from panthera.kernel.service import ServiceHost, ServiceSpec
 from panthera.services.catalog import events, search
 from panthera.services.catalog.api import router
@@ -16,7 +16,7 @@ from panthera.services.catalog.service import CatalogRuntime
 from panthera.services.catalog.settings import CatalogSettings
 
 
-async def build_runtime(host: ServiceHost) -> CatalogRuntime:
+async def build_runtime(host: ServiceHost[Any]) -> CatalogRuntime:
     """The catalog's collaborators; call once the database is migrated."""
     settings = host.service_settings
     assert isinstance(settings, CatalogSettings)
@@ -35,13 +35,13 @@ async def build_runtime(host: ServiceHost) -> CatalogRuntime:
         cache=create_cache(
             settings.redis_url or host.settings.redis_url, prefix=settings.cache_prefix
         ),
-        outbox=Outbox(outbox, source="catalog"),
+        outbox=host.outbox,  # type: ignore[arg-type]
         search=engine,
     )
 
 
 @asynccontextmanager
-async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
+async def lifespan(host: ServiceHost[Any]) -> AsyncIterator[None]:
     runtime = await build_runtime(host)
     host.runtime = runtime  # what the event handlers receive
     try:
@@ -50,7 +50,7 @@ async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
         await runtime.cache.close()
 
 
-spec = ServiceSpec(
+spec: ServiceSpec[Any] = ServiceSpec(
     name="catalog",
     title="Catalog Service API",
     description="Products, categories, inventory and search.",

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from panthera.kernel.service import ServiceHost, ServiceSpec
 from panthera.services.notifications import service
@@ -26,7 +27,7 @@ from panthera.services.notifications.repository import SqlNotificationStore
 from panthera.services.notifications.settings import NotificationsSettings
 
 
-def build_runtime(host: ServiceHost) -> service.NotificationsRuntime:
+def build_runtime(host: ServiceHost[Any]) -> service.NotificationsRuntime:
     settings = host.service_settings
     assert isinstance(settings, NotificationsSettings)
     platform = host.settings
@@ -56,7 +57,7 @@ def build_runtime(host: ServiceHost) -> service.NotificationsRuntime:
 
 
 @asynccontextmanager
-async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
+async def lifespan(host: ServiceHost[Any]) -> AsyncIterator[None]:
     runtime = build_runtime(host)
     host.runtime = runtime
     sender = None
@@ -71,7 +72,7 @@ async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
                 await sender
 
 
-spec = ServiceSpec(
+spec: ServiceSpec[Any] = ServiceSpec(
     name="notifications",
     title="Notification Service API",
     description="Messages to users (email, SMS) caused by sign-ups and order events.",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from panthera.kernel.consumer import Handler
 from panthera.kernel.events import Event
 from panthera.services.notifications import service
 from panthera.services.notifications.models import Recipient
@@ -53,7 +53,7 @@ async def on_user_deleted(event: Event, session: AsyncSession, rt: Notifications
     )
 
 
-def _order_handler(template: str) -> Handler:
+def _order_handler(template: str) -> Any:
     async def on_order_event(event: Event, session: AsyncSession, rt: NotificationsRuntime) -> None:
         await service.notify_order(
             rt=rt, session=session, event_id=event.id, template=template, data=event.data
@@ -63,7 +63,7 @@ def _order_handler(template: str) -> Handler:
     return on_order_event
 
 
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, Any] = {
     USER_REGISTERED: on_user_registered,
     USER_UPDATED: on_user_updated,
     USER_DELETED: on_user_deleted,

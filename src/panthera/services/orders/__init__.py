@@ -7,12 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-import httpx
 import structlog
 
-from panthera.kernel.http_client import ServiceClient
-from panthera.kernel.outbox import Outbox
 from panthera.kernel.service import ServiceHost, ServiceSpec
 from panthera.services.orders import events, service
 from panthera.services.orders.api import router
@@ -23,25 +21,15 @@ from panthera.services.orders.settings import OrdersSettings
 log = structlog.get_logger("panthera.orders")
 
 
-def build_runtime(host: ServiceHost) -> service.OrdersRuntime:
+def build_runtime(host: ServiceHost[Any]) -> service.OrdersRuntime:
     settings = host.service_settings
     assert isinstance(settings, OrdersSettings)
-    # The composition root hands an in-process transport when the catalog runs in
-    # this process; otherwise the catalog is reached over HTTP at its URL.
-    transports: dict[str, httpx.AsyncBaseTransport] = getattr(
-        host.app.state, "upstream_transports", {}
-    )
-    transport = transports.get("catalog")
-    catalog = ServiceClient(
-        "catalog",
-        "http://catalog.internal" if transport else settings.catalog_url,
-        transport=transport,
-    )
+    assert host.outbox is not None
     return service.OrdersRuntime(
         db=host.db,
         settings=settings,
-        outbox=Outbox(outbox, source="orders"),
-        catalog=catalog,
+        outbox=host.outbox,
+        catalog=host.peers.client("catalog", url=settings.catalog_url),
         payments=SandboxPaymentProvider(host.db),
         payments_due=asyncio.Event(),
     )
@@ -70,7 +58,7 @@ async def _loop(
 
 
 @asynccontextmanager
-async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
+async def lifespan(host: ServiceHost[Any]) -> AsyncIterator[None]:
     rt = build_runtime(host)
     host.runtime = rt
     settings = rt.settings
@@ -94,7 +82,7 @@ async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
         await rt.catalog.aclose()
 
 
-spec = ServiceSpec(
+spec: ServiceSpec[Any] = ServiceSpec(
     name="orders",
     title="Order Service API",
     description="Checkout, the order lifecycle and payments.",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from panthera.kernel.auth.keys import load_or_create_signing_key
 from panthera.kernel.auth.passwords import PasswordHasher
 from panthera.kernel.auth.tokens import TokenIssuer
-from panthera.kernel.outbox import Outbox
 from panthera.kernel.ratelimit import RateLimiter
 from panthera.kernel.service import ServiceHost, ServiceSpec
 from panthera.services.users import service
@@ -22,7 +22,7 @@ from panthera.services.users.settings import UsersSettings
 log = structlog.get_logger("panthera.users")
 
 
-def build_runtime(host: ServiceHost) -> service.UsersRuntime:
+def build_runtime(host: ServiceHost[Any]) -> service.UsersRuntime:
     settings = host.service_settings
     assert isinstance(settings, UsersSettings)
     platform = host.settings
@@ -42,12 +42,12 @@ def build_runtime(host: ServiceHost) -> service.UsersRuntime:
             ttl_seconds=platform.access_token_ttl_seconds,
         ),
         limiter=RateLimiter(platform.redis_url),
-        outbox=Outbox(outbox, source="users"),
+        outbox=host.outbox,  # type: ignore[arg-type]
     )
 
 
 @asynccontextmanager
-async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
+async def lifespan(host: ServiceHost[Any]) -> AsyncIterator[None]:
     runtime = build_runtime(host)
     host.runtime = runtime
     platform = host.settings
@@ -60,7 +60,7 @@ async def lifespan(host: ServiceHost) -> AsyncIterator[None]:
     yield
 
 
-spec = ServiceSpec(
+spec: ServiceSpec[Any] = ServiceSpec(
     name="users",
     title="User Service API",
     description="API for managing user profiles, authentication, and authorization.",

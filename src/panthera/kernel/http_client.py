@@ -47,10 +47,6 @@ class CircuitBreaker:
         if self.failures >= self.threshold:
             self.opened_at = time.monotonic()
 
-    @property
-    def is_open(self) -> bool:
-        return self.opened_at is not None
-
 
 class ServiceClient:
     def __init__(

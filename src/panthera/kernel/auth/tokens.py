@@ -84,9 +84,6 @@ class TokenVerifier:
         for jwk in jwks:
             self.add_key(str(jwk["kid"]), public_key_from_jwk(jwk))
 
-    def knows(self, kid: str) -> bool:
-        return kid in self._keys
-
     async def refresh(self, *, force: bool = False) -> None:
         """Fetch the published keys again (rate limited unless forced)."""
         if self.refresher is None:

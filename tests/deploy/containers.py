@@ -78,8 +78,8 @@ def _wait_ready(names_urls: Sequence[tuple[str, str]], within: float) -> None:
 def containerised_platform(image: str, logs: Path) -> Iterator[Platform]:
     """`panthera up --distributed`, but every process a container of `image`.
 
-    Each container writes only to its data directory (the image's volume, removed with the
-    container) and the /tmp podman mounts for --read-only.
+    Each container writes only to its data directory (the image's anonymous volume, removed
+    with the container) and the /tmp podman mounts for --read-only.
     """
     run = f"c{uuid.uuid4().hex[:8]}"
     base_env = {
@@ -102,7 +102,6 @@ def containerised_platform(image: str, logs: Path) -> Iterator[Platform]:
             started = podman(
                 "run",
                 "--detach",
-                "--rm",
                 f"--name={name}",
                 f"--label=panthera-test-run={run}",
                 "--network=host",
@@ -118,9 +117,11 @@ def containerised_platform(image: str, logs: Path) -> Iterator[Platform]:
         yield Platform(gateway.url, logs, "containers")
     finally:
         for name in names:
-            # Keep each process's log for a failing run, then stop it (--rm removes it).
+            # Keep each process's log for a failing run.
             output = podman("logs", name)
             (logs / f"{name}.log").write_text(output.stdout + output.stderr)
         podman("stop", "--ignore", "--time=15", *names, timeout=60)
-        podman("rm", "--force", "--ignore", *names)
+        # With its anonymous data volume: nothing of the run stays on the machine.
+        removed = podman("rm", "--force", "--ignore", "--volumes", *names)
+        assert removed.returncode == 0, removed.stderr
         remove_run(run)

@@ -140,7 +140,9 @@ resource "aws_eks_addon" "main" {
   cluster_name             = aws_eks_cluster.main.name
   addon_name               = each.value
   service_account_role_arn = each.value == "aws-ebs-csi-driver" ? aws_iam_role.ebs_csi.arn : null
-  depends_on               = [aws_eks_node_group.main]
+  # The VPC CNI enforces the overlay's NetworkPolicies only when asked to.
+  configuration_values = each.value == "vpc-cni" ? jsonencode({ enableNetworkPolicy = "true" }) : null
+  depends_on           = [aws_eks_node_group.main]
 }
 
 # IAM roles for service accounts: the cluster's OIDC issuer, trusted by IAM.

@@ -143,7 +143,8 @@ def test_network_policies_allow_only_the_architectures_edges(
     name, objects = overlay
     policies = list(of_kind(objects, "NetworkPolicy").values())
     deny = of_kind(objects, "NetworkPolicy")["default-deny"]["spec"]
-    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    everything_of_ours = {"matchLabels": {"app.kubernetes.io/part-of": "panthera"}}
+    assert deny == {"podSelector": everything_of_ours, "policyTypes": ["Ingress", "Egress"]}
     workloads = pod_labels(of_kind(objects, "Deployment"))
 
     def allowed(source: str, target: str) -> bool:

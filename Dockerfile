@@ -15,7 +15,8 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 # Pins: the project's lock file. A `wheelhouse/` in the build context (scripts/container-image
 # fills it with `pip wheel` on the host) makes the build use those wheels and no index at all.
-# The final stage runs code and installs none, so the venv keeps no installer.
+# Pins are used without their hashes: in a constraints file a hash would demand one for the
+# project itself. The final stage runs code and installs none, so the venv keeps no installer.
 ARG CONSTRAINTS=requirements.lock
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
@@ -25,8 +26,9 @@ RUN set -eu; \
     if ls wheelhouse/panthera-*.whl >/dev/null 2>&1; then \
         index="--no-index --find-links wheelhouse"; target=panthera; \
     fi; \
+    sed -e 's/--hash=[^[:space:]]*//g' -e 's/[[:space:]]*\\$//' "$CONSTRAINTS" > /tmp/pins.txt; \
     python3 -m venv /opt/panthera; \
-    /opt/panthera/bin/pip install $index --constraint "$CONSTRAINTS" "$target"; \
+    /opt/panthera/bin/pip install $index --constraint /tmp/pins.txt "$target"; \
     /opt/panthera/bin/pip uninstall --yes pip setuptools >/dev/null 2>&1 || true; \
     /opt/panthera/bin/panthera --help >/dev/null
 

@@ -229,6 +229,47 @@ def serve(
     )
 
 
+@cli.command()
+def migrate(
+    services: Annotated[
+        list[str] | None, typer.Argument(help="Services to migrate; all when none is named.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Bring each service's database to its newest schema, then exit.
+
+    Every service also migrates on start (under an advisory lock); this is for teams that
+    migrate before a rollout, e.g. as a Kubernetes Job (docs/deploy.md).
+    """
+    from panthera.app import SERVICES
+    from panthera.kernel import migrations
+    from panthera.kernel.database import Database
+    from panthera.kernel.startup import wait_until_available
+
+    settings = _settings(data_dir)
+    names = services or list(SERVICES)
+    unknown = sorted(set(names) - set(SERVICES))
+    if unknown:
+        typer.echo(f"error: unknown services: {', '.join(unknown)}", err=True)
+        raise typer.Exit(2)
+
+    async def run(name: str) -> None:
+        spec = SERVICES[name]
+        url = settings.database_url_for(name, spec.settings_type().database_url)
+        db = Database(url, schema=settings.schema_for(name))
+        try:
+            await wait_until_available(
+                "database", db.ping, service=name, within=settings.startup_wait_seconds
+            )
+            await migrations.upgrade(db, spec.migrations, name)
+        finally:
+            await db.dispose()
+
+    for name in names:
+        asyncio.run(run(name))
+        typer.echo(f"{name}: migrated")
+
+
 @events_cli.command("replay")
 def events_replay(
     consumer: Annotated[str, typer.Option(help="The consuming service, e.g. notifications.")],

@@ -61,9 +61,9 @@ class Watched:
                 self.errors.append(f"{page.url}: {message.text}")
 
         def on_response(response: Any) -> None:
-            if response.status >= 400 and response.request.resource_type != "document":
-                if not response.url.endswith("/status"):  # the order watcher retries those
-                    self.errors.append(f"{page.url}: {response.status} for {response.url}")
+            failed = response.status >= 400 and response.request.resource_type != "document"
+            if failed and not response.url.endswith("/status"):  # the watcher retries those
+                self.errors.append(f"{page.url}: {response.status} for {response.url}")
 
         page.on("console", on_console)
         page.on("response", on_response)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
@@ -30,6 +31,8 @@ from tests.e2e.processes import free_port
 from tests.e2e.shop import ADMIN_EMAIL, ADMIN_PASSWORD, platform
 from tests.web.browser import Watched, launch
 from tests.web.journeys import PASSWORD
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -109,10 +112,7 @@ def _embedded(tmp: Path) -> Iterator[Shop]:
         time.sleep(0.05)
 
     def expire(session_id: str) -> None:
-        # Playwright's sync API keeps an event loop busy in this thread: use another.
-        worker = threading.Thread(target=lambda: asyncio.run(sessions.delete(session_id)))
-        worker.start()
-        worker.join()
+        in_thread(lambda: asyncio.run(sessions.delete(session_id)))
 
     try:
         yield Shop(f"http://127.0.0.1:{port}", "embedded", expire)
@@ -139,13 +139,38 @@ def _distributed(tmp: Path) -> Iterator[Shop]:
     def expire(session_id: str) -> None:
         assert store.delete(prefix + session_id) == 1
 
+    # Playwright's sync API keeps an event loop busy in this thread, and the platform's
+    # clean-up runs one of its own: both ends of the context run in another thread.
+    context = platform(tmp, "distributed", env=env, extra_args=["--replicas", "web=2"])
     try:
-        with platform(tmp, "distributed", env=env, extra_args=["--replicas", "web=2"]) as running:
+        running = in_thread(context.__enter__)
+        try:
             yield Shop(running.base, "distributed", expire)
+        finally:
+            in_thread(lambda: context.__exit__(None, None, None))
     finally:
         for key in store.scan_iter(match=prefix + "*"):
             store.delete(key)
         store.close()
+
+
+def in_thread(work: Callable[[], T]) -> T:
+    """`work()` run in a thread of its own, its result or its exception handed back."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(T, value)
 
 
 @pytest.fixture(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -252,6 +253,9 @@ def distributed(
         limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
         follow_redirects=False,
     )
+    # A proxy must never keep cookies: one client's Set-Cookie would ride along with
+    # every other client's requests (their session, for instance).
+    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     upstreams = {
         name: HttpUpstream(
             name, settings.upstreams[name], client, max_body_bytes=settings.max_body_bytes

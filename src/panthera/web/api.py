@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -64,6 +65,8 @@ class Api:
     def __init__(self, http: httpx.AsyncClient, *, forwards_address: bool) -> None:
         self.http = http
         self.forwards_address = forwards_address
+        # One client serves every visitor: it must never keep a cookie for the next one.
+        http.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
 
     @classmethod
     def in_process(cls, app: Callable[[], ASGIApp], *, timeout: float) -> Api:

@@ -131,10 +131,10 @@ class Page:
         if self.request.method == "GET":
             query = self.request.url.query
             return self.request.url.path + (f"?{query}" if query else "")
+        # Only the path is kept, so another site's address cannot become a redirect; the
+        # host is not compared, as behind the edge this process may not see the public one.
         referer = urlsplit(self.request.headers.get("referer", ""))
-        if referer.netloc == self.request.url.netloc and referer.path:
-            return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
-        return "/"
+        return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
 
     async def sign_in(self, tokens: dict[str, Any]) -> Session:
         """Start a signed-in session under a new id (the old one may have been seen)."""
@@ -195,11 +195,10 @@ class Page:
             token = await self._fresh_token()
         response = await self._send(method, path, token, **kwargs)
         if response.status_code == 401 and auth and retry_unauthorized:
+            # A refresh that fails ends the session (SignInRequired); one that succeeds
+            # proves the session alive, so a second refusal is the API's to explain.
             token = await self._fresh_token(force=True)
             response = await self._send(method, path, token, **kwargs)
-            if response.status_code == 401:
-                await self.end_session()
-                raise SignInRequired(self.here(), expired=True)
         if response.status_code >= 400 and response.status_code not in expect:
             raise error_of(response)
         if response.status_code == 204 or not response.content:

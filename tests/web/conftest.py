@@ -141,7 +141,9 @@ def _distributed(tmp: Path) -> Iterator[Shop]:
 
     # Playwright's sync API keeps an event loop busy in this thread, and the platform's
     # clean-up runs one of its own: both ends of the context run in another thread.
-    context = platform(tmp, "distributed", env=env, extra_args=["--replicas", "web=2"])
+    context = platform(
+        tmp, "distributed", env=env, extra_args=["--replicas", "web=2"], ready_within=300
+    )
     try:
         running = in_thread(context.__enter__)
         try:

@@ -258,3 +258,80 @@ async def test_the_order_watcher_gets_the_decided_status_panel(
     page = await browser.get(order_path)
     assert "data-watch" not in page.text  # nothing left to watch
     assert "4242424242424242" not in capfd.readouterr().err.replace(" ", "")
+
+
+async def test_an_oversized_form_is_refused_before_it_is_read(browser: httpx.AsyncClient) -> None:
+    declared = await browser.post(
+        "/signin",
+        content=b"a=" + b"x" * 300_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert declared.status_code == 413
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 10_000
+
+    streamed = await browser.post(
+        "/signin", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert streamed.status_code == 413
+
+
+async def test_the_profile_is_saved_and_shown(browser: httpx.AsyncClient) -> None:
+    await sign_up(browser, "profiled")
+    saved = await browser.post(
+        "/account",
+        data={
+            "csrfToken": await token(browser, "/account"),
+            "firstName": "Pro",
+            "lastName": "Filed",
+            "phone": "12",
+        },
+    )
+    assert saved.status_code == 400  # the API's refusal, next to its field
+    assert 'id="f-phone-error"' in saved.text
+    saved = await browser.post(
+        "/account",
+        data={
+            "csrfToken": await token(browser, "/account"),
+            "firstName": "Pro",
+            "lastName": "Filed",
+            "phone": "+15551234567",
+        },
+    )
+    assert saved.status_code == 303
+    assert 'value="Filed"' in (await browser.get("/account")).text
+
+
+async def test_the_password_is_changed_and_the_new_one_signs_in(
+    browser: httpx.AsyncClient,
+) -> None:
+    """Needs POST /v1/users/me/password (../shared/API.md)."""
+    email = await sign_up(browser, "changer")
+    wrong = await browser.post(
+        "/account/password",
+        data={
+            "csrfToken": await token(browser, "/account"),
+            "currentPassword": "Nope-1234",
+            "newPassword": "Another-Passw0rd",
+        },
+    )
+    assert wrong.status_code == 401
+    assert "This is not your current password." in wrong.text
+    changed = await browser.post(
+        "/account/password",
+        data={
+            "csrfToken": await token(browser, "/account"),
+            "currentPassword": STRONG_PASSWORD,
+            "newPassword": "Another-Passw0rd",
+        },
+    )
+    assert changed.status_code == 303, changed.text
+    assert (await browser.get("/account")).status_code == 200  # still signed in
+    await browser.post("/signout", data={"csrfToken": await token(browser, "/account")})
+    again = await browser.post(
+        "/signin",
+        data={"csrfToken": await token(browser), "email": email, "password": "Another-Passw0rd"},
+    )
+    assert again.status_code == 303

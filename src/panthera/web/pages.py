@@ -60,6 +60,10 @@ class CsrfRejected(Exception):
     pass
 
 
+class BodyTooLarge(Exception):
+    """A form over its size limit (answered 413 by the visit middleware)."""
+
+
 class PageForbidden(Exception):
     pass
 
@@ -315,6 +319,8 @@ async def page_of(request: Request) -> Page:
     if request.method == "POST":
         try:
             parsed = await request.form(max_files=1, max_fields=200)
+        except BodyTooLarge:
+            raise
         except Exception as exc:  # a malformed body is the sender's fault, not a 500
             raise CsrfRejected from exc
         for key, value in parsed.multi_items():

@@ -15,10 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from panthera.web import cart as carts
 from panthera.web import sessions
-from panthera.web.pages import NOTICE_COOKIE, Visit
+from panthera.web.pages import NOTICE_COOKIE, BodyTooLarge, Visit
 
 CART_MAX_AGE = 30 * 24 * 3600
 STATIC_PREFIX = "/static/"
+MAX_FORM_BYTES = 256 * 1024
+MAX_UPLOAD_BYTES = 12 * 1024 * 1024
+"""A product image upload (multipart) may be larger than any other form."""
 
 
 def content_security_policy(
@@ -68,13 +71,38 @@ class VisitMiddleware:
         )
         visit.session_id_changed = visit.session_id != offered
         scope.setdefault("state", {})["visit"] = visit
+        multipart = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        limit = MAX_UPLOAD_BYTES if multipart else MAX_FORM_BYTES
+        declared = headers.get(b"content-length", b"")
+        started = False
 
         async def send_with_cookies(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", []), *self._headers(visit, message)]
             await send(message)
 
-        await self.app(scope, receive, send_with_cookies)
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(send_with_cookies)
+            return
+        received = 0
+
+        async def bounded_receive() -> Message:
+            # Chunked bodies declare no length: count what arrives.
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, bounded_receive, send_with_cookies)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _too_large(send_with_cookies)
 
     def _headers(self, visit: Visit, message: Message) -> list[tuple[bytes, bytes]]:
         present = {name.lower() for name, _ in message.get("headers", [])}
@@ -109,3 +137,14 @@ class VisitMiddleware:
         ]
         added += [(name, value) for name, value in defaults if name not in present]
         return added
+
+
+async def _too_large(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"This form is too large."})

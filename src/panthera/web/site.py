@@ -25,6 +25,7 @@ from panthera.web.api import Api, ApiError, ApiUnavailable
 from panthera.web.assets import Assets
 from panthera.web.money import format_money, to_major
 from panthera.web.pages import (
+    BodyTooLarge,
     CsrfRejected,
     PageForbidden,
     PageNotFound,
@@ -143,6 +144,11 @@ class Site:
                 "and try again.",
             )
 
+        async def on_too_large(request: Request, exc: Exception) -> Response:
+            return await error_page(
+                request, 413, "This form is too large", "Go back and send less, please."
+            )
+
         async def on_forbidden(request: Request, exc: Exception) -> Response:
             return await error_page(
                 request, 403, "Not allowed", "Your account may not open this page."
@@ -179,6 +185,7 @@ class Site:
         handlers: dict[Any, Callable[[Request, Exception], Any]] = {
             SignInRequired: on_sign_in,
             CsrfRejected: on_csrf,
+            BodyTooLarge: on_too_large,
             PageForbidden: on_forbidden,
             PageNotFound: on_not_found,
             ApiError: on_api_error,

@@ -187,8 +187,11 @@ def shop(
     yield from start(tmp)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One browser for the browser tests (they live in one module). Not session-scoped:
+    Playwright's sync API keeps an event loop running, which async tests after it
+    could not share."""
     yield from launch()
 
 

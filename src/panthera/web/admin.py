@@ -10,10 +10,10 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from panthera.web import catalog
-from panthera.web.api import ApiError
+from panthera.web.api import ApiError, error_of
 from panthera.web.checkout import STATUS_LABELS, order_view
 from panthera.web.money import format_money, parse_major, to_major
-from panthera.web.pages import Page, PageDep, api_field_errors, parse_uuid
+from panthera.web.pages import Page, PageDep, PageNotFound, api_field_errors, parse_uuid
 
 router = APIRouter(prefix="/admin")
 PAGE_SIZE = 20
@@ -228,8 +228,6 @@ def _values_of(product: dict[str, Any]) -> dict[str, str]:
 async def _load_product(page: Page, product_id: str) -> tuple[dict[str, Any], str | None]:
     response = await page.api_response("GET", f"/v1/products/{parse_uuid(product_id)}", auth=True)
     if response.status_code >= 400:
-        from panthera.web.api import error_of
-
         raise error_of(response)
     product: dict[str, Any] = response.json()
     return product, response.headers.get("etag")
@@ -459,8 +457,6 @@ async def order_action(page: PageDep, order_id: str, action: str) -> Response:
     await page.require_admin()
     oid = parse_uuid(order_id)
     if action not in ORDER_ACTIONS:
-        from panthera.web.pages import PageNotFound
-
         raise PageNotFound
     try:
         await page.api("POST", f"/v1/orders/{oid}/{ORDER_ACTIONS[action]}", auth=True)

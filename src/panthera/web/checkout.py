@@ -98,9 +98,7 @@ async def place_order(page: PageDep) -> Response:
     cart = page.visit.cart
     if not cart.lines:
         return page.redirect("/cart")
-    address = {k: v for k, v in values.items() if v or k != "line2"}
-    if not address.get("line2"):
-        address.pop("line2", None)
+    address = {k: v for k, v in values.items() if k != "line2" or v}
     key = page.form.get("idempotencyKey", "")[:64] or uuid.uuid4().hex
     try:
         order = await page.api(
@@ -116,8 +114,7 @@ async def place_order(page: PageDep) -> Response:
         )
     except ApiError as exc:
         errors, general = api_field_errors(exc)
-        if "items" in errors:
-            general, errors = errors.pop("items"), errors
+        general = errors.pop("items", None) or general  # the cart's fault, not a field's
         return await _checkout_page(
             page, status=exc.status, values=values, errors=errors, general=general
         )

@@ -335,3 +335,31 @@ async def test_the_password_is_changed_and_the_new_one_signs_in(
         data={"csrfToken": await token(browser), "email": email, "password": "Another-Passw0rd"},
     )
     assert again.status_code == 303
+
+
+async def test_what_others_wrote_is_shown_as_text_never_run(
+    browser: httpx.AsyncClient, platform: Platform
+) -> None:
+    mark = "<img src=x onerror=alert(1)>"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=platform.app), base_url="http://api.test"
+    ) as api:
+        login = await api.post("/v1/auth/login", json={"email": ADMIN[0], "password": ADMIN[1]})
+        created = await api.post(
+            "/v1/products",
+            headers={"Authorization": f"Bearer {login.json()['accessToken']}"},
+            json={
+                "sku": "XSS-1",
+                "name": f"Mug {mark}",
+                "description": mark,
+                "price": 500,
+                "currency": "EUR",
+                "stock": 1,
+            },
+        )
+    product = created.json()["id"]
+    for path in (f"/products/{product}", f"/search?q={mark}", "/"):
+        page = await browser.get(path)
+        assert page.status_code == 200
+        assert mark not in page.text
+        assert "&lt;img src=x onerror=alert(1)&gt;" in page.text

@@ -164,6 +164,11 @@ async def change_password(page: PageDep) -> Response:
             general=None,
             pw={"errors": errors, "general": general},
         )
+    # A fresh session under the new password; the old one ends (if the API has not
+    # ended it already).
+    latest = await page.session() or current  # its tokens may have been refreshed since
+    with contextlib.suppress(ApiError):
+        await page.api("POST", "/v1/auth/logout", json={"refreshToken": latest.refresh_token})
     tokens = await page.api(
         "POST", "/v1/auth/login", json={"email": current.user["email"], "password": new}
     )

@@ -93,7 +93,7 @@ class MemorySessions:
     def __init__(self, max_entries: int = 100_000) -> None:
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, bytes]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def get(self, session_id: str) -> Session | None:
         entry = self._entries.get(session_id)
@@ -114,13 +114,17 @@ class MemorySessions:
 
     @asynccontextmanager
     async def lock(self, session_id: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        lock, users = self._locks.get(session_id, (asyncio.Lock(), 0))
+        self._locks[session_id] = (lock, users + 1)
         try:
             async with lock:
                 yield
         finally:
-            if not lock.locked():
-                self._locks.pop(session_id, None)
+            lock, users = self._locks[session_id]
+            if users == 1:
+                del self._locks[session_id]  # nobody else holds or awaits it
+            else:
+                self._locks[session_id] = (lock, users - 1)
 
     def _evict_expired(self) -> None:
         now = time.monotonic()

@@ -26,6 +26,7 @@ from panthera.kernel.ratelimit import RateLimiter
 from panthera.kernel.service import ServiceHost, ServiceSettings, ServiceSpec
 from panthera.kernel.settings import Settings
 from panthera.services import catalog, notifications, orders, users
+from panthera.web import Site, create_site
 
 SERVICES: dict[str, ServiceSpec[Any]] = {
     spec.name: spec for spec in (users.spec, catalog.spec, orders.spec, notifications.spec)
@@ -90,6 +91,7 @@ class Platform:
     def __init__(self, gateway: Gateway, app: ASGIApp) -> None:
         self.gateway = gateway
         self.app = app
+        self.site: Site | None = None
 
     @property
     def hosts(self) -> dict[str, ServiceHost[Any]]:
@@ -126,14 +128,20 @@ def create_platform(
     ]
     wire_in_process_calls(hosts)
     gateway_settings = gateway_settings or GatewaySettings()
+    # The whole platform serves the web storefront and admin console too; they call it
+    # back in-process, through the gateway, like any client of the API.
+    site = create_site(settings, platform=lambda: platform.app) if services is None else None
     gateway = embedded(
         hosts,
         verifier,
         gateway_settings,
         limits=edge_limits(settings, gateway_settings),
         cache=None,  # services cache their own reads; one process needs no edge copy
+        site=site.app if site else None,
     )
-    return Platform(gateway, observability.ObservabilityMiddleware(gateway, service="gateway"))
+    platform = Platform(gateway, observability.ObservabilityMiddleware(gateway, service="gateway"))
+    platform.site = site
+    return platform
 
 
 def create_app(

@@ -204,7 +204,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     data_dir: DataDir = None,
 ) -> None:
-    """Run one service, or the gateway, alone in this process (distributed topology)."""
+    """Run one service, the gateway or the web, alone in this process (distributed topology)."""
 
     from panthera.app import create_gateway_app, create_service_app
 
@@ -214,6 +214,10 @@ def serve(
     try:
         if service == "gateway":
             _gateway, app = create_gateway_app(settings)
+        elif service == "web":
+            from panthera.web import create_web_app
+
+            _site, app = create_web_app(settings)
         else:
             _host, app = create_service_app(service, settings)
     except ValueError as exc:

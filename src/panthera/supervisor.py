@@ -27,7 +27,7 @@ from panthera.kernel.settings import Settings
 
 log = structlog.get_logger("panthera.supervisor")
 
-SERVICE_ORDER = ("users", "catalog", "orders", "notifications")
+SERVICE_ORDER = ("users", "catalog", "orders", "notifications", "web")
 DEFAULTS = {
     "PANTHERA_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/panthera",
     "PANTHERA_NATS_URL": "nats://127.0.0.1:4222",
@@ -79,6 +79,8 @@ def plan(
         urls.setdefault(child.service, []).append(child.url)
     env["PANTHERA_USERS_URL"] = urls["users"][0]
     env["PANTHERA_ORDERS__CATALOG_URL"] = urls["catalog"][0]
+    # The web calls the API through the edge, as any client does.
+    env.setdefault("PANTHERA_WEB__API_URL", f"http://127.0.0.1:{gateway_port}")
     for child in children:
         child.env = dict(env)
     gateway_env = dict(env)
@@ -267,7 +269,8 @@ class Supervisor:
             print(
                 "PantheraConnect (distributed) is ready:\n"
                 + "\n".join(lines)
-                + f"\n  API: {gateway.url}/v1  docs: {gateway.url}/docs",
+                + f"\n  API: {gateway.url}/v1  docs: {gateway.url}/docs"
+                + f"\n  shop: {gateway.url}/  admin: {gateway.url}/admin",
                 file=sys.stderr,
                 flush=True,
             )

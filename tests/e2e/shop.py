@@ -44,6 +44,7 @@ def platform(
     topology: str,
     env: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    ready_within: float = 120,
 ) -> Iterator[Platform]:
     """`panthera up` (embedded) or `panthera up --distributed`, isolated and cleaned up."""
     port, data_dir = free_port(), tmp_path / "data"
@@ -66,7 +67,7 @@ def platform(
         )
     try:
         with running(
-            *args, port=port, log=tmp_path / "platform.log", env=full_env, ready_within=120
+            *args, port=port, log=tmp_path / "platform.log", env=full_env, ready_within=ready_within
         ) as base:
             yield Platform(base, data_dir, topology)
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from panthera import __version__
@@ -60,8 +62,12 @@ class Gateway:
         limits: RateLimits | None = None,
         cache: EdgeCache | None = None,
         hosts: Sequence[ServiceHost[Any]] = (),
+        site: ASGIApp | None = None,
     ) -> None:
         self.routes = list(routes)
+        self.site = site
+        """The web storefront and admin console: every path not under `/v1` nor the
+        gateway's own (`/`, `/admin`, `/static/...`)."""
         self.verifier = verifier
         self.settings = settings
         self.hosts = list(hosts)
@@ -71,6 +77,7 @@ class Gateway:
         self._readiness = readiness
         self._openapi_documents = openapi_documents
         own = self._build_own_app()
+        self._own_routes = list(own.router.routes)
         self.own: ASGIApp = (
             CORSMiddleware(
                 own,
@@ -123,7 +130,16 @@ class Gateway:
                 if route.matches(path):
                     await self._forward(route, scope, receive, send)
                     return
+            if self.site is not None and self._is_site(scope):
+                await self.site(scope, receive, send)
+                return
         await self.own(scope, receive, send)
+
+    def _is_site(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        if path == "/v1" or path.startswith("/v1/"):
+            return False  # an unknown API path gets the API's error body, not a page
+        return all(route.matches(scope)[0] == Match.NONE for route in self._own_routes)
 
     async def _forward(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
         if self.settings.cors_origins and scope["method"] == "OPTIONS":
@@ -184,6 +200,7 @@ def embedded(
     *,
     limits: RateLimits | None = None,
     cache: EdgeCache | None = None,
+    site: ASGIApp | None = None,
 ) -> Gateway:
     """Every service in this process, behind one gateway."""
 
@@ -214,6 +231,7 @@ def embedded(
         limits=limits,
         cache=cache,
         hosts=hosts,
+        site=site,
     )
 
 
@@ -225,7 +243,8 @@ def distributed(
     limits: RateLimits | None = None,
     cache: EdgeCache | None = None,
 ) -> Gateway:
-    """Services in their own processes, reached over pooled HTTP connections."""
+    """Services in their own processes, reached over pooled HTTP connections; the web
+    (upstream `web`, when configured) serves every other path."""
     missing = sorted(set(prefixes) - set(settings.upstreams))
     if missing:
         raise ValueError(f"no upstream URL configured for: {', '.join(missing)}")
@@ -234,12 +253,22 @@ def distributed(
         limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
         follow_redirects=False,
     )
+    # A proxy must never keep cookies: one client's Set-Cookie would ride along with
+    # every other client's requests (their session, for instance).
+    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     upstreams = {
         name: HttpUpstream(
             name, settings.upstreams[name], client, max_body_bytes=settings.max_body_bytes
         )
         for name in prefixes
     }
+    site = (
+        HttpUpstream(
+            "web", settings.upstreams["web"], client, max_body_bytes=settings.max_body_bytes
+        )
+        if settings.upstreams.get("web")
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -293,4 +322,5 @@ def distributed(
         openapi_documents=documents,
         limits=limits,
         cache=cache,
+        site=site,
     )

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from panthera.contracts.catalog import (
+    ProductCreated,
     ProductEvent,
     ProductUpdated,
     ReservationEvent,
@@ -41,6 +42,20 @@ def _product_fields(product: Product, available: int) -> dict[str, Any]:
 def product_event(kind: type[P], product: Product, available: int) -> P:
     """`ProductCreated` or `ProductDeleted` of a product with `available` units on sale."""
     return kind(**_product_fields(product, available))
+
+
+def product_imported(row: Mapping[str, Any], available: int) -> ProductCreated:
+    """`ProductCreated` of a product bulk-inserted from `row`, its column values."""
+    return ProductCreated(
+        product_id=row["id"],
+        sku=row["sku"],
+        name=row["name"],
+        price=row["price"],
+        currency=row["currency"],
+        category_id=row["category_id"],
+        available=available,
+        version=row["version"],
+    )
 
 
 def product_updated(product: Product, available: int, changed: Iterable[str]) -> ProductUpdated:

@@ -114,7 +114,7 @@ async def test_an_update_keeps_skus_unique_and_categories_known(catalog: FakeCat
     )
     assert moved.category_id == shelf.id
     assert catalog.store.products[created.id].search_category == "Kitchen"
-    assert catalog.uow.of_type(ProductUpdated)[-1]["changed"] == ["category_id"]
+    assert catalog.uow.of_type(ProductUpdated)[-1]["changed"] == ["categoryId"]
 
 
 async def test_reads_are_cached_and_changes_drop_them_after_commit(catalog: FakeCatalog) -> None:

@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
+from pydantic.alias_generators import to_camel
+
 from panthera.contracts.catalog import (
     ProductCreated,
     ProductEvent,
@@ -59,7 +61,10 @@ def product_imported(row: Mapping[str, Any], available: int) -> ProductCreated:
 
 
 def product_updated(product: Product, available: int, changed: Iterable[str]) -> ProductUpdated:
-    return ProductUpdated(**_product_fields(product, available), changed=sorted(changed))
+    """`changed` names the product's attributes; the event names them as its own fields."""
+    return ProductUpdated(
+        **_product_fields(product, available), changed=sorted(to_camel(name) for name in changed)
+    )
 
 
 def stock_changed(product_id: uuid.UUID, levels: Levels) -> StockChanged:

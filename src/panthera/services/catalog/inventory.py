@@ -70,7 +70,7 @@ class _AlreadyDecided(Exception):
     """A concurrent transaction stored this order's decision first."""
 
 
-def order_lines(lines: Iterable[tuple[uuid.UUID, int]]) -> Lines:
+def _order_lines(lines: Iterable[tuple[uuid.UUID, int]]) -> Lines:
     """An order's lines merged by product, checked against the order rules all services share.
 
     Raises `_Refused` (`invalid_order`) for an empty order, a quantity below one, more than
@@ -119,7 +119,7 @@ async def reserve(
         return existing
     wanted: Lines = {}
     try:
-        wanted = order_lines(lines)
+        wanted = _order_lines(lines)
         # A savepoint: on a shortage, the lines already taken and their events go away.
         async with tx.savepoint():
             await _take(tx, order_id, wanted)

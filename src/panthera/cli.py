@@ -128,7 +128,8 @@ def _seed_catalog(settings: Settings, products: int, *, only_if_empty: bool) -> 
     from panthera.app import local_verifier
     from panthera.kernel.service import ServiceHost
     from panthera.services import catalog
-    from panthera.services.catalog import demo, service
+    from panthera.services.catalog import demo
+    from panthera.services.catalog.products import count_products
 
     # The catalog alone: seeding needs neither the gateway nor the other services.
     host = ServiceHost(catalog.spec, settings, local_verifier(settings))
@@ -136,7 +137,7 @@ def _seed_catalog(settings: Settings, products: int, *, only_if_empty: bool) -> 
     async def run() -> int:
         async with host.running():
             rt = host.runtime
-            if only_if_empty and await service.count_products(rt=rt) > 0:
+            if only_if_empty and await count_products(rt=rt) > 0:
                 typer.echo("catalog already has products; demo data not added", err=True)
                 return 0
             with typer.progressbar(length=products, label="Seeding catalog", file=None) as bar:

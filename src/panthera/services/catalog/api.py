@@ -11,8 +11,11 @@ from panthera.kernel.auth.dependencies import AdminPrincipal
 from panthera.kernel.errors import BadRequest, responses
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.service import runtime_of
-from panthera.services.catalog import service
+from panthera.services.catalog import categories as category_cases
+from panthera.services.catalog import inventory
+from panthera.services.catalog import products as product_cases
 from panthera.services.catalog.repository import ProductQuery
+from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.schemas import (
     MAX_PRICE,
     Category,
@@ -28,7 +31,6 @@ from panthera.services.catalog.schemas import (
     StockLevel,
     StockUpdate,
 )
-from panthera.services.catalog.service import CatalogRuntime
 
 Runtime = Annotated[CatalogRuntime, Depends(runtime_of)]
 ProductId = Annotated[uuid.UUID, Path(alias="productId", description="ID of the product")]
@@ -43,7 +45,7 @@ products = APIRouter(prefix="/products", tags=["Products"])
 @categories.get("", response_model=CategoryList, summary="List categories")
 async def list_categories(rt: Runtime, page: PageParams) -> CategoryList:
     """A page of categories by name; `parentId` links each to its parent."""
-    total, found = await service.get_categories(rt=rt, offset=page.offset, limit=page.limit)
+    total, found = await category_cases.get_categories(rt=rt, offset=page.offset, limit=page.limit)
     return CategoryList(
         total=total,
         page=page.page,
@@ -61,7 +63,7 @@ async def list_categories(rt: Runtime, page: PageParams) -> CategoryList:
 )
 async def create_category(rt: Runtime, body: CategoryCreate, _admin: AdminPrincipal) -> Category:
     """Create a category (admin); the slug is derived from the name unless given."""
-    return Category.model_validate(await service.create_category(rt=rt, data=body))
+    return Category.model_validate(await category_cases.create_category(rt=rt, data=body))
 
 
 @categories.get(
@@ -72,7 +74,9 @@ async def create_category(rt: Runtime, body: CategoryCreate, _admin: AdminPrinci
 )
 async def get_category(rt: Runtime, category_id: CategoryId) -> Category:
     """One category."""
-    return Category.model_validate(await service.get_category(rt=rt, category_id=category_id))
+    return Category.model_validate(
+        await category_cases.get_category(rt=rt, category_id=category_id)
+    )
 
 
 @categories.put(
@@ -86,7 +90,7 @@ async def update_category(
 ) -> Category:
     """Rename, re-slug or move a category (admin)."""
     return Category.model_validate(
-        await service.update_category(rt=rt, category_id=category_id, data=body)
+        await category_cases.update_category(rt=rt, category_id=category_id, data=body)
     )
 
 
@@ -98,7 +102,7 @@ async def update_category(
 )
 async def delete_category(rt: Runtime, category_id: CategoryId, _admin: AdminPrincipal) -> Response:
     """Delete an unused category (admin): 409 while products or sub-categories use it."""
-    await service.delete_category(rt=rt, category_id=category_id)
+    await category_cases.delete_category(rt=rt, category_id=category_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -148,7 +152,7 @@ async def list_products(
         offset=page.offset,
         limit=page.limit,
     )
-    total, found = await service.get_products(rt=rt, query=query)
+    total, found = await product_cases.get_products(rt=rt, query=query)
     return ProductList(total=total, page=page.page, limit=page.limit, products=found)
 
 
@@ -163,8 +167,8 @@ async def create_product(
     rt: Runtime, body: ProductCreate, _admin: AdminPrincipal, response: Response
 ) -> Product:
     """Add a product with its initial stock (admin)."""
-    product = await service.create_product(rt=rt, data=body)
-    response.headers["ETag"] = service.etag(product.version)
+    product = await product_cases.create_product(rt=rt, data=body)
+    response.headers["ETag"] = product_cases.etag(product.version)
     response.headers["Location"] = f"/v1/products/{product.id}"
     return product
 
@@ -177,8 +181,8 @@ async def create_product(
 )
 async def get_product(rt: Runtime, product_id: ProductId, response: Response) -> Product:
     """One product, with its version as `ETag` for a later `If-Match`."""
-    product = await service.get_product(rt=rt, product_id=product_id)
-    response.headers["ETag"] = service.etag(product.version)
+    product = await product_cases.get_product(rt=rt, product_id=product_id)
+    response.headers["ETag"] = product_cases.etag(product.version)
     return product
 
 
@@ -206,10 +210,10 @@ async def update_product(
     ] = None,
 ) -> Product:
     """Change the fields sent (admin); with `If-Match`, only if nobody changed it since."""
-    product = await service.update_product(
+    product = await product_cases.update_product(
         rt=rt, product_id=product_id, data=body, if_match=_entity_tags(if_match)
     )
-    response.headers["ETag"] = service.etag(product.version)
+    response.headers["ETag"] = product_cases.etag(product.version)
     return product
 
 
@@ -221,7 +225,7 @@ async def update_product(
 )
 async def delete_product(rt: Runtime, product_id: ProductId, _admin: AdminPrincipal) -> Response:
     """Remove a product and its stock (admin)."""
-    await service.delete_product(rt=rt, product_id=product_id)
+    await product_cases.delete_product(rt=rt, product_id=product_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -234,7 +238,7 @@ async def delete_product(rt: Runtime, product_id: ProductId, _admin: AdminPrinci
 )
 async def get_stock(rt: Runtime, product_id: ProductId) -> StockLevel:
     """Available and reserved units of a product."""
-    return StockLevel.model_validate(await service.get_stock(rt=rt, product_id=product_id))
+    return StockLevel.model_validate(await inventory.get_stock(rt=rt, product_id=product_id))
 
 
 @products.put(
@@ -248,7 +252,7 @@ async def set_stock(
     rt: Runtime, product_id: ProductId, body: StockUpdate, _admin: AdminPrincipal
 ) -> StockLevel:
     """Set the units available for sale (admin); units reserved by orders are kept."""
-    stock = await service.set_stock(rt=rt, product_id=product_id, available=body.available)
+    stock = await inventory.set_stock(rt=rt, product_id=product_id, available=body.available)
     return StockLevel.model_validate(stock)
 
 

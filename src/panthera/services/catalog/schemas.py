@@ -26,7 +26,6 @@ CURRENCIES = frozenset(_ISO_4217.split())
 
 MAX_PRICE = 100_000_000_00  # minor units: a hundred million in the major unit
 MAX_STOCK = 10_000_000
-MAX_QUANTITY = 10_000
 
 
 def _currency(code: str) -> str:

@@ -15,7 +15,7 @@ from panthera.kernel.settings import Settings
 from panthera.services import catalog
 from panthera.services.orders.settings import OrdersSettings
 from tests.conftest import GENEROUS_GATEWAY, Account, eventually, fast_service_settings
-from tests.services.orders.test_saga import make_product, order_body, place
+from tests.services.orders.test_api import make_product, order_body, place
 
 
 @pytest.fixture

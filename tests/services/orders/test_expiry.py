@@ -55,5 +55,6 @@ async def test_an_unanswered_order_is_rejected_in_time(
         return body if body["status"] == "rejected" else None
 
     decided = await eventually(rejected, timeout=10)
-    assert decided["reason"] == "timed out waiting for stock"
+    assert decided["reason"] == "expired"
+    assert decided["reasonText"] == "The order was not completed in time"
     assert decided["payment"] == {"status": "voided", "reference": None}

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from panthera.kernel.database import UtcDateTime, utcnow
 from panthera.kernel.outbox import inbox_table, outbox_table
+from panthera.services.orders.lifecycle import State
 
 
 class Base(DeclarativeBase):
@@ -23,7 +24,9 @@ class Order(Base):
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), index=True)
     status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    # A code of `OrderReason` once rejected or cancelled, and its sentence for a person.
     reason: Mapped[str | None] = mapped_column(sa.String(300))
+    reason_text: Mapped[str | None] = mapped_column(sa.String(1000))
     total: Mapped[int] = mapped_column(sa.BigInteger())
     currency: Mapped[str] = mapped_column(sa.String(3))
     shipping_address: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
@@ -39,6 +42,11 @@ class Order(Base):
     lines: Mapped[list[OrderLine]] = relationship(
         order_by="OrderLine.position", lazy="selectin", cascade="all, delete-orphan"
     )
+
+    @property
+    def state(self) -> State:
+        """Where the order stands on its two state machines."""
+        return State.of(self.status, self.payment_status)
 
     __table_args__ = (
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_orders_idempotency"),

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from panthera.contracts.orders import OrderReason, OrderStatus
 from panthera.kernel.database import utcnow
@@ -105,10 +106,12 @@ class OrderRepository:
         reason_text: str | None = None,
         payment_reference: str | None = None,
     ) -> bool:
-        """Move `order` to `to` only if it still stands where it was read; then reload it.
+        """Move `order` to `to` only if it still stands where it was read; False otherwise.
 
         The check and the write are one statement, so of two racing steps (two
-        cancels, a cancel and a ship, two payment workers) exactly one wins.
+        cancels, a cancel and a ship, two payment workers) exactly one wins. Every
+        step changes the state and neither machine has a cycle, so a match means
+        nobody moved the order since it was read: `order` then shows the stored row.
         """
         before = order.state
         values: dict[str, Any] = {
@@ -135,7 +138,8 @@ class OrderRepository:
         )
         if getattr(result, "rowcount", 0) != 1:
             return False
-        await self.session.refresh(order)
+        for name, value in values.items():
+            set_committed_value(order, name, value)  # already written: nothing to flush
         return True
 
 

@@ -193,6 +193,16 @@ async def test_a_charge_landing_after_a_cancel_is_refunded_durably(orders: FakeO
     assert orders.rows[order.id].reason == "cancelled_by_customer"  # the reason stays
 
 
+async def test_a_declined_charge_after_a_cancel_changes_nothing(orders: FakeOrders) -> None:
+    uow, due = fake_uow(orders), asyncio.Event()
+    order = orders.put(an_order(status="cancelled", payment="voided"))
+    declined = ChargeResult("declined", "ch_no", "card_declined")
+    await saga.settle_charge(uow=uow, order_id=order.id, result=declined, payments_due=due)
+    stored = orders.rows[order.id]
+    assert stored.state.payment == "voided" and stored.payment_reference is None
+    assert not uow.published and not due.is_set()
+
+
 async def test_a_cancelled_confirmed_order_is_refunded(orders: FakeOrders) -> None:
     payments = FakePayments()
     order = orders.put(

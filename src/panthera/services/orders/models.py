@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from panthera.contracts.orders import OrderStatus, PaymentStatus
 from panthera.kernel.database import UtcDateTime, utcnow
 from panthera.kernel.outbox import inbox_table, outbox_table
 from panthera.services.orders.lifecycle import State
@@ -23,7 +24,7 @@ class Order(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), index=True)
-    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(20), default=OrderStatus.PENDING.value)
     # A code of `OrderReason` once rejected or cancelled, and its sentence for a person.
     reason: Mapped[str | None] = mapped_column(sa.String(300))
     reason_text: Mapped[str | None] = mapped_column(sa.String(1000))
@@ -32,7 +33,7 @@ class Order(Base):
     shipping_address: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
     # The provider's token is kept only until the charge is made, and never shown.
     payment_token: Mapped[str | None] = mapped_column(sa.String(200))
-    payment_status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    payment_status: Mapped[str] = mapped_column(sa.String(20), default=PaymentStatus.PENDING.value)
     payment_reference: Mapped[str | None] = mapped_column(sa.String(100))
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
     request_hash: Mapped[str | None] = mapped_column(sa.String(64))

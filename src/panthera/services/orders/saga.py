@@ -107,8 +107,9 @@ async def settle_charge(
             return
         step = lifecycle.CHARGE_CAPTURED if captured else lifecycle.CHARGE_DECLINED
         if not step.allows(order.state):
-            # Cancelled while a declined charge was made: nothing was taken, nothing to do.
-            log.info("charge_not_settled", order_id=str(order_id), status=order.status)
+            if captured:  # no step leads here; if one ever does, a person must look
+                log.error("captured_charge_unsettled", order_id=str(order_id), state=order.state)
+            # Otherwise cancelled while a declined charge was made: nothing was taken.
             return
         reason = None if captured else OrderReason.PAYMENT_DECLINED
         if await tx.advance(

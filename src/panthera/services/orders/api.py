@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, status
 
+from panthera.contracts.orders import OrderReason, OrderStatus
 from panthera.kernel.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from panthera.kernel.errors import responses
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.service import runtime_of
 from panthera.services.orders import service
-from panthera.services.orders.lifecycle import Status
 from panthera.services.orders.models import Order
+from panthera.services.orders.runtime import OrdersRuntime
 from panthera.services.orders.schemas import (
     Address,
     OrderCreate,
@@ -22,7 +23,6 @@ from panthera.services.orders.schemas import (
     OrderRead,
     PaymentRead,
 )
-from panthera.services.orders.service import OrdersRuntime
 
 Runtime = Annotated[OrdersRuntime, Depends(runtime_of)]
 OrderId = Annotated[uuid.UUID, Path(alias="orderId", description="ID of the order")]
@@ -41,16 +41,18 @@ router = APIRouter(prefix="/orders", tags=["Orders"])
 
 
 def present(order: Order) -> OrderRead:
+    state = order.state
     return OrderRead(
         id=order.id,
         user_id=order.user_id,
-        status=order.status,
-        reason=order.reason,
+        status=state.status,
+        reason=OrderReason(order.reason) if order.reason else None,
+        reason_text=order.reason_text,
         items=[OrderLineRead.model_validate(line) for line in order.lines],
         total=order.total,
         currency=order.currency,
         shipping_address=Address.model_validate(order.shipping_address),
-        payment=PaymentRead(status=order.payment_status, reference=order.payment_reference),
+        payment=PaymentRead(status=state.payment, reference=order.payment_reference),
         created_at=order.created_at,
         updated_at=order.updated_at,
     )
@@ -71,7 +73,11 @@ async def place_order(
 ) -> OrderRead:
     """Check out: the order starts `pending` and is confirmed or rejected within seconds."""
     order = await service.place(
-        rt=rt, user_id=actor.user_id, data=body, idempotency_key=idempotency_key
+        uow=rt.uow,
+        catalog=rt.catalog,
+        user_id=actor.user_id,
+        data=body,
+        idempotency_key=idempotency_key,
     )
     return present(order)
 
@@ -81,11 +87,11 @@ async def list_orders(
     rt: Runtime,
     actor: CurrentPrincipal,
     page: PageParams,
-    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+    status_filter: Annotated[OrderStatus | None, Query(alias="status")] = None,
 ) -> OrderList:
     """Your orders, newest first; an admin sees everyone's."""
     total, found = await service.get_all(
-        rt=rt, actor=actor, status=status_filter, offset=page.offset, limit=page.limit
+        uow=rt.uow, actor=actor, status=status_filter, offset=page.offset, limit=page.limit
     )
     return OrderList(
         total=total, page=page.page, limit=page.limit, orders=[present(o) for o in found]
@@ -100,7 +106,7 @@ async def list_orders(
 )
 async def get_order(rt: Runtime, order_id: OrderId, actor: CurrentPrincipal) -> OrderRead:
     """One order: yours, or any for an admin."""
-    return present(await service.get(rt=rt, order_id=order_id, actor=actor))
+    return present(await service.get(uow=rt.uow, order_id=order_id, actor=actor))
 
 
 @router.post(
@@ -111,7 +117,10 @@ async def get_order(rt: Runtime, order_id: OrderId, actor: CurrentPrincipal) -> 
 )
 async def cancel_order(rt: Runtime, order_id: OrderId, actor: CurrentPrincipal) -> OrderRead:
     """Cancel before shipping; stock is released and the payment refunded."""
-    return present(await service.cancel(rt=rt, order_id=order_id, actor=actor))
+    order = await service.cancel(
+        uow=rt.uow, order_id=order_id, actor=actor, payments_due=rt.payments_due
+    )
+    return present(order)
 
 
 @router.post(
@@ -122,7 +131,7 @@ async def cancel_order(rt: Runtime, order_id: OrderId, actor: CurrentPrincipal) 
 )
 async def ship_order(rt: Runtime, order_id: OrderId, _admin: AdminPrincipal) -> OrderRead:
     """Mark a confirmed order shipped (admin)."""
-    return present(await service.ship(rt=rt, order_id=order_id))
+    return present(await service.ship(uow=rt.uow, order_id=order_id))
 
 
 @router.post(
@@ -133,4 +142,4 @@ async def ship_order(rt: Runtime, order_id: OrderId, _admin: AdminPrincipal) -> 
 )
 async def deliver_order(rt: Runtime, order_id: OrderId, _admin: AdminPrincipal) -> OrderRead:
     """Mark a shipped order delivered (admin)."""
-    return present(await service.deliver(rt=rt, order_id=order_id))
+    return present(await service.deliver(uow=rt.uow, order_id=order_id))

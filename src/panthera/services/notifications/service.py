@@ -59,6 +59,7 @@ class NotificationsRuntime:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     """Set after a commit that queued notifications: the sender starts at once."""
     clock: Callable[[], datetime] = utcnow
+    """Now, for queueing and backoff; unit tests move it by hand."""
 
 
 # -- recipients -------------------------------------------------------------

@@ -173,7 +173,7 @@ def admin_create(
     from pydantic import ValidationError
 
     from panthera.app import create_platform
-    from panthera.services.users import build_runtime, service
+    from panthera.services.users import service
 
     settings = _settings(data_dir)
     platform = create_platform(settings, services=["users"])
@@ -182,7 +182,7 @@ def admin_create(
     async def run() -> tuple[str, bool]:
         async with host.running():
             user, created = await service.ensure_admin(
-                rt=build_runtime(host), email=email, password=password, username=username
+                rt=host.runtime, email=email, password=password, username=username
             )
             return user.email, created
 

@@ -167,8 +167,11 @@ class OutboxRelay:
                 continue
             if count >= self.batch_size:
                 continue
+            # Not wait_for: on Python 3.11 it swallows a cancel that lands in the loop
+            # turn after a wake-up, and the relay then never stops.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -25,10 +25,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
 from pydantic_settings import BaseSettings
 
+from panthera.contracts import EventContract
 from panthera.kernel import migrations
 from panthera.kernel.auth.tokens import TokenVerifier
 from panthera.kernel.bus import EventBus, create_bus
-from panthera.kernel.consumer import Consumer, Handler, LegacyHandler
+from panthera.kernel.consumer import Consumer, Handler
 from panthera.kernel.database import Database
 from panthera.kernel.errors import install_error_handlers
 from panthera.kernel.http_client import Peers
@@ -51,13 +52,7 @@ class ServiceSettings(BaseSettings):
 
 RuntimeT = TypeVar("RuntimeT")
 
-Lifespan = Callable[["ServiceHost[Any]"], AbstractAsyncContextManager[None]]
 RuntimeFactory = Callable[["ServiceHost[RuntimeT]"], AbstractAsyncContextManager[RuntimeT]]
-
-
-@asynccontextmanager
-async def no_lifespan(_host: ServiceHost[Any]) -> AsyncIterator[None]:
-    yield
 
 
 @dataclass(frozen=True)
@@ -77,10 +72,8 @@ class ServiceSpec(Generic[RuntimeT]):
     tears it down at the end; handlers and routes receive what it yields."""
     transaction: Callable[..., Transaction] = Transaction
     """The service's `Transaction` subclass, naming its repositories."""
-    lifespan: Lifespan = no_lifespan
-    """Legacy: removed once every service declares `runtime`."""
     tags: Sequence[dict[str, Any]] = field(default_factory=tuple)
-    handlers: Mapping[Any, Handler | LegacyHandler] = field(default_factory=dict)
+    handlers: Mapping[type[EventContract], Handler] = field(default_factory=dict)
     """Event contract class -> handler; handled through `inbox`, which is then required."""
     outbox: sa.Table | None = None
     """The service's outbox table: set it and the host relays its events to the bus."""
@@ -140,10 +133,6 @@ class ServiceHost(Generic[RuntimeT]):
             raise RuntimeError(f"the {self.spec.name} service is not running")
         return self._runtime
 
-    @runtime.setter
-    def runtime(self, value: RuntimeT) -> None:  # legacy lifespans set it
-        self._runtime = value
-
     def _build_app(self) -> FastAPI:
         app = FastAPI(
             title=self.spec.title,
@@ -184,7 +173,6 @@ class ServiceHost(Generic[RuntimeT]):
                 if self.spec.runtime is not None:
                     self._runtime = await stack.enter_async_context(self.spec.runtime(self))
                     stack.callback(setattr, self, "_runtime", None)
-                await stack.enter_async_context(self.spec.lifespan(self))
                 if self.consumer is not None and consume:
                     unsubscribe = await self.bus.subscribe(
                         consumer=self.consumer.name,

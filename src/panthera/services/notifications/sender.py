@@ -10,12 +10,12 @@ tried again once the lease expires.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 import structlog
 from prometheus_client import Counter
 
+from panthera.kernel.wakeup import woken_or_timed_out
 from panthera.services.notifications.channels import Email, Sms
 from panthera.services.notifications.service import NotificationsRuntime
 from panthera.services.notifications.store import Notification
@@ -82,7 +82,6 @@ async def deliver_due(*, rt: NotificationsRuntime) -> int:
 async def run_sender(*, rt: NotificationsRuntime) -> None:
     """Send until cancelled: right after new notifications commit, else every poll."""
     while True:
-        rt.wake.clear()
         try:
             sent = await deliver_due(rt=rt)
         except Exception:
@@ -90,9 +89,4 @@ async def run_sender(*, rt: NotificationsRuntime) -> None:
             sent = 0
         if sent >= rt.settings.batch_size:
             continue
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when
-        # its event is set in the same loop turn as the task is cancelled, and the
-        # sender then never stops (seen at shutdown right after a commit woke it).
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(rt.settings.poll_seconds):
-                await rt.wake.wait()
+        await woken_or_timed_out(rt.wake, rt.settings.poll_seconds)

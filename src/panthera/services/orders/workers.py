@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import structlog
 
+from panthera.kernel.wakeup import woken_or_timed_out
 from panthera.services.orders import saga
 from panthera.services.orders.runtime import OrdersRuntime
 
@@ -51,9 +51,7 @@ async def _every(
     while True:
         try:
             if wake is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=seconds)
-                wake.clear()
+                await woken_or_timed_out(wake, seconds)
             else:
                 await asyncio.sleep(seconds)
             await work()

@@ -15,7 +15,7 @@ a consumer that is merely starting late.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from panthera.kernel.bus import EventBus, create_bus
 from panthera.kernel.consumer import Consumer, Handler
 from panthera.kernel.database import Database
 from panthera.kernel.errors import install_error_handlers
+from panthera.kernel.events import Event, Received
 from panthera.kernel.http_client import Peers
 from panthera.kernel.openapi import install_openapi
 from panthera.kernel.ops import ops_router
@@ -53,6 +54,7 @@ class ServiceSettings(BaseSettings):
 RuntimeT = TypeVar("RuntimeT")
 
 RuntimeFactory = Callable[["ServiceHost[RuntimeT]"], AbstractAsyncContextManager[RuntimeT]]
+Observer = Callable[[Received[Any], RuntimeT], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class ServiceSpec(Generic[RuntimeT]):
     tags: Sequence[dict[str, Any]] = field(default_factory=tuple)
     handlers: Mapping[type[EventContract], Handler] = field(default_factory=dict)
     """Event contract class -> handler; handled through `inbox`, which is then required."""
+    observers: Mapping[type[EventContract], Observer[RuntimeT]] = field(default_factory=dict)
+    """Event contract class -> `observer(received, runtime)`, heard by EVERY process of the
+    service (no queue group, no inbox, best-effort): for in-memory state, never for data."""
     outbox: sa.Table | None = None
     """The service's outbox table: set it and the host relays its events to the bus."""
     inbox: sa.Table | None = None
@@ -180,9 +185,21 @@ class ServiceHost(Generic[RuntimeT]):
                         deliver=self.consumer.handle,
                     )
                     stack.push_async_callback(unsubscribe)
+                if self.spec.observers and consume:
+                    stack.push_async_callback(
+                        await self.bus.observe(
+                            types=[contract.TYPE for contract in self.spec.observers],
+                            deliver=self._observe,
+                        )
+                    )
                 yield
         finally:
             await self.db.dispose()
+
+    async def _observe(self, event: Event) -> None:
+        for contract, observer in self.spec.observers.items():
+            if event.type == contract.TYPE and event.version == contract.VERSION:
+                await observer(Received(event, contract.model_validate(event.data)), self.runtime)
 
     @asynccontextmanager
     async def relaying(self) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import uuid
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +24,7 @@ from panthera.services.orders.catalog import Product
 from panthera.services.orders.lifecycle import HOLDS_TOKEN, State
 from panthera.services.orders.models import Order, OrderLine
 from panthera.services.orders.payments import DECLINES, ChargeResult
-from panthera.services.orders.repository import OrdersTx
+from panthera.services.orders.repository import OrdersTx, Tally
 from panthera.services.orders.runtime import OrdersRuntime
 from panthera.services.orders.settings import OrdersSettings
 
@@ -93,6 +93,19 @@ class FakeOrders:
         ):
             raise IntegrityError("INSERT INTO orders", {}, Exception("uq_orders_idempotency"))
         self.put(order)
+
+    async def tally_by_day(self, since: datetime, until: datetime) -> list[Tally]:
+        counts: dict[tuple[date, str, str, str | None], list[int]] = {}
+        for order in self.rows.values():
+            if since <= order.created_at < until:
+                key = (order.created_at.date(), order.currency, order.status, order.reason)
+                tally = counts.setdefault(key, [0, 0])
+                tally[0] += 1
+                tally[1] += order.total
+        return [
+            Tally(day, currency, status, reason, n, total)
+            for (day, currency, status, reason), (n, total) in counts.items()
+        ]
 
     async def move(
         self,

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
-from panthera.kernel.auth.dependencies import AdminPrincipal
-from panthera.kernel.errors import BadRequest, responses
+from panthera.kernel.auth.dependencies import AdminPrincipal, OptionalPrincipal
+from panthera.kernel.errors import BadRequest, Forbidden, Unauthorized, responses
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.service import runtime_of
 from panthera.services.catalog import categories as category_cases
@@ -110,7 +110,7 @@ async def delete_category(rt: Runtime, category_id: CategoryId, _admin: AdminPri
     "",
     response_model=ProductList,
     summary="Search and list products",
-    responses=responses(400),
+    responses=responses(400, 401, 403),
 )
 async def list_products(
     rt: Runtime,
@@ -126,16 +126,32 @@ async def list_products(
     min_price: Annotated[PriceFilter, Query(alias="minPrice")] = None,
     max_price: Annotated[PriceFilter, Query(alias="maxPrice")] = None,
     in_stock: Annotated[bool | None, Query(alias="inStock")] = None,
+    stock_below: Annotated[
+        int | None,
+        Query(
+            alias="stockBelow",
+            ge=1,
+            le=1_000_000,
+            description="Only products with fewer units available than this (admin: low stock)",
+        ),
+    ] = None,
     currency: Annotated[Currency | None, Query()] = None,
     sort: Annotated[
         SortOrder | None,
         Query(
             description="`relevance` (default with `search`), `price`, `-price`, "
-            "`newest` (default otherwise), `name`"
+            "`newest` (default otherwise), `name`, `available` (fewest units first)"
         ),
     ] = None,
+    actor: OptionalPrincipal = None,
 ) -> ProductList:
     """Products matching the search and filters, a page at a time."""
+    if stock_below is not None:
+        # Stock levels of the whole catalog are the shop's business, not its customers'.
+        if actor is None:
+            raise Unauthorized("stockBelow needs an administrator's token")
+        if not actor.is_admin:
+            raise Forbidden("stockBelow is for administrators")
     if min_price is not None and max_price is not None and min_price > max_price:
         raise BadRequest("minPrice must not exceed maxPrice")
     text = search.strip() if search else None
@@ -147,6 +163,7 @@ async def list_products(
         min_price=min_price,
         max_price=max_price,
         in_stock=in_stock,
+        stock_below=stock_below,
         currency=currency,
         sort=sort,
         offset=page.offset,

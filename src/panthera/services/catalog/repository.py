@@ -43,6 +43,7 @@ class ProductQuery:
     min_price: int | None = None
     max_price: int | None = None
     in_stock: bool | None = None
+    stock_below: int | None = None
     currency: str | None = None
     sort: str | None = None
     offset: int = 0
@@ -322,6 +323,8 @@ class SqlProducts:
             select = select.where(Stock.available > 0)
         elif query.in_stock is False:
             select = select.where(Stock.available == 0)
+        if query.stock_below is not None:
+            select = select.where(Stock.available < query.stock_below)
         ordered = select.order_by(*_ordering(query.sort, rank))
         if rank is None:
             # Without a search, counting apart lets the page itself walk an index and stop early.
@@ -359,6 +362,8 @@ def _ordering(sort: str | None, rank: sa.ColumnElement[Any] | None) -> list[Any]
         return [Product.price.desc(), Product.pk.desc()]
     if sort == "name":
         return [Product.name.asc(), Product.pk.asc()]
+    if sort == "available":
+        return [Stock.available.asc(), Product.pk.asc()]
     return [Product.created_at.desc(), Product.pk.desc()]
 
 

@@ -59,7 +59,7 @@ CategoryName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_slug)]
 Attributes = Annotated[dict[str, Any], Field(max_length=50)]
 Images = Annotated[list[HttpUrl], Field(max_length=20)]
-SortOrder = Literal["relevance", "price", "-price", "newest", "name"]
+SortOrder = Literal["relevance", "price", "-price", "newest", "name", "available"]
 
 
 def _small_attributes(value: dict[str, Any]) -> dict[str, Any]:

@@ -6,11 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+from panthera.kernel.events import Received
 from panthera.kernel.service import ServiceHost, ServiceSpec
 from panthera.services.orders import workers
 from panthera.services.orders.api import router
 from panthera.services.orders.catalog import HttpCatalog
+from panthera.services.orders.decisions import DECISIVE, on_decided
 from panthera.services.orders.handlers import HANDLERS
 from panthera.services.orders.models import inbox, outbox
 from panthera.services.orders.payments import SandboxPaymentProvider
@@ -41,6 +44,10 @@ async def runtime(host: ServiceHost[OrdersRuntime]) -> AsyncIterator[OrdersRunti
         await catalog.aclose()
 
 
+async def _decided(received: Received[Any], rt: OrdersRuntime) -> None:
+    await on_decided(received, rt.decisions)
+
+
 spec: ServiceSpec[OrdersRuntime] = ServiceSpec(
     name="orders",
     title="Order Service API",
@@ -52,6 +59,7 @@ spec: ServiceSpec[OrdersRuntime] = ServiceSpec(
     runtime=runtime,
     transaction=OrdersTx,
     handlers=HANDLERS,
+    observers=dict.fromkeys(DECISIVE, _decided),
     outbox=outbox,
     inbox=inbox,
     tags=({"name": "Orders", "description": "Checkout and the order lifecycle"},),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, status
 
@@ -12,15 +13,17 @@ from panthera.kernel.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from panthera.kernel.errors import responses
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.service import runtime_of
-from panthera.services.orders import service
+from panthera.services.orders import service, stats
 from panthera.services.orders.models import Order
 from panthera.services.orders.runtime import OrdersRuntime
 from panthera.services.orders.schemas import (
     Address,
+    DayStatsRead,
     OrderCreate,
     OrderLineRead,
     OrderList,
     OrderRead,
+    OrderStats,
     PaymentRead,
 )
 
@@ -38,6 +41,10 @@ IdempotencyKey = Annotated[
 ]
 
 router = APIRouter(prefix="/orders", tags=["Orders"])
+
+MAX_DECISION_WAIT = 30.0
+"""The longest a request may wait for a decision (the edge allows a little more)."""
+DEFAULT_DECISION_WAIT = 10.0
 
 
 def present(order: Order) -> OrderRead:
@@ -99,14 +106,70 @@ async def list_orders(
 
 
 @router.get(
+    "/stats",
+    response_model=OrderStats,
+    summary="Order statistics per day",
+    responses=responses(400, 401, 403),
+)
+async def order_stats(
+    rt: Runtime,
+    _admin: AdminPrincipal,
+    start: Annotated[
+        date | None,
+        Query(alias="from", description="First day (UTC), included; default 30 days before `to`"),
+    ] = None,
+    end: Annotated[
+        date | None,
+        Query(alias="to", description="Day (UTC) after the last one; default tomorrow"),
+    ] = None,
+    _interval: Annotated[
+        Literal["day"], Query(alias="interval", description="Only `day` for now")
+    ] = "day",
+) -> OrderStats:
+    """Orders, revenue and outcomes per day and currency, for charts (admin)."""
+    end = end or datetime.now(UTC).date() + timedelta(days=1)
+    start = start or end - timedelta(days=30)
+    days = await stats.per_day(uow=rt.uow, start=start, end=end)
+    series = [DayStatsRead.model_validate(day, from_attributes=True) for day in days]
+    return OrderStats(series=series)
+
+
+@router.get(
     "/{orderId}",
     response_model=OrderRead,
     summary="Get an order",
     responses=responses(400, 401, 404),
 )
-async def get_order(rt: Runtime, order_id: OrderId, actor: CurrentPrincipal) -> OrderRead:
-    """One order: yours, or any for an admin."""
-    return present(await service.get(uow=rt.uow, order_id=order_id, actor=actor))
+async def get_order(
+    rt: Runtime,
+    order_id: OrderId,
+    actor: CurrentPrincipal,
+    wait_for: Annotated[
+        Literal["decision"] | None,
+        Query(
+            alias="waitFor",
+            description="`decision`: while the order is `pending`, hold the answer until it "
+            "is decided (confirmed, rejected or cancelled) or `timeout` passes, instead of "
+            "polling.",
+        ),
+    ] = None,
+    wait_seconds: Annotated[
+        float,
+        Query(
+            alias="timeout",
+            ge=0,
+            le=MAX_DECISION_WAIT,
+            description="Seconds to wait with `waitFor`.",
+        ),
+    ] = DEFAULT_DECISION_WAIT,
+) -> OrderRead:
+    """One order: yours, or any for an admin; with `waitFor=decision`, once it is decided."""
+    if wait_for is None:
+        return present(await service.get(uow=rt.uow, order_id=order_id, actor=actor))
+    order = await service.get_decided(
+        uow=rt.uow, decisions=rt.decisions, order_id=order_id, actor=actor, within=wait_seconds
+    )
+    return present(order)
 
 
 @router.post(

@@ -53,6 +53,7 @@ class Order(Base):
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_orders_idempotency"),
         sa.Index("ix_orders_status_created", "status", "created_at"),
         sa.Index("ix_orders_payment_status", "payment_status"),
+        sa.Index("ix_orders_created_at", "created_at"),
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -17,6 +18,18 @@ from panthera.kernel.outbox import Outbox
 from panthera.kernel.uow import Transaction, UnitOfWork
 from panthera.services.orders.lifecycle import HOLDS_TOKEN, State, Step
 from panthera.services.orders.models import Order
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Orders placed on one UTC day in one currency with one status and reason."""
+
+    day: date
+    currency: str
+    status: str
+    reason: str | None
+    count: int
+    total: int
 
 
 class Orders(Protocol):
@@ -36,6 +49,8 @@ class Orders(Protocol):
 
     def add(self, order: Order) -> None: ...
 
+    async def tally_by_day(self, since: datetime, until: datetime) -> list[Tally]: ...
+
     async def move(
         self,
         order: Order,
@@ -45,6 +60,13 @@ class Orders(Protocol):
         reason_text: str | None = None,
         payment_reference: str | None = None,
     ) -> bool: ...
+
+
+def _utc_day(session: AsyncSession, column: Any) -> sa.ColumnElement[str]:
+    """The UTC calendar day of a timestamp, as `YYYY-MM-DD` on either database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM-DD")
+    return sa.func.date(column)  # SQLite stores UTC text
 
 
 class OrderRepository:
@@ -96,6 +118,25 @@ class OrderRepository:
 
     def add(self, order: Order) -> None:
         self.session.add(order)
+
+    async def tally_by_day(self, since: datetime, until: datetime) -> list[Tally]:
+        day = _utc_day(self.session, Order.created_at)
+        rows = await self.session.execute(
+            sa.select(
+                day,
+                Order.currency,
+                Order.status,
+                Order.reason,
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(Order.total), 0),
+            )
+            .where(Order.created_at >= since, Order.created_at < until)
+            .group_by(day, Order.currency, Order.status, Order.reason)
+        )
+        return [
+            Tally(date.fromisoformat(str(d)[:10]), currency, status, reason, int(n), int(total))
+            for d, currency, status, reason, n, total in rows
+        ]
 
     async def move(
         self,

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from panthera.services.orders.catalog import Catalog
+from panthera.services.orders.decisions import DecisionWatch
 from panthera.services.orders.payments import PaymentProvider
 from panthera.services.orders.repository import OrdersUoW
 from panthera.services.orders.settings import OrdersSettings
@@ -19,3 +20,5 @@ class OrdersRuntime:
     payments: PaymentProvider
     payments_due: asyncio.Event = field(default_factory=asyncio.Event)
     """Set after a commit that made a charge or a refund due: wakes the payment worker."""
+    decisions: DecisionWatch = field(default_factory=DecisionWatch)
+    """Requests of this process waiting for an order's decision."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
@@ -100,3 +100,18 @@ class OrderList(ApiModel):
     page: int
     limit: int
     orders: list[OrderRead]
+
+
+class DayStatsRead(ApiModel):
+    start: date = Field(description="The UTC day")
+    currency: str | None = Field(description="null only when the range has no order at all")
+    orders: int = Field(description="Orders placed that day, whatever became of them")
+    revenue: int = Field(description="Minor units taken: confirmed, shipped and delivered orders")
+    confirmed: int = Field(description="Orders placed that day and now confirmed or beyond")
+    rejected: int
+    cancelled: int
+    rejected_by_reason: dict[str, int] = Field(description="Rejections by `reason` code")
+
+
+class OrderStats(ApiModel):
+    series: list[DayStatsRead]

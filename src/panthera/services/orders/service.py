@@ -7,6 +7,7 @@ expiry) is the saga's, in `saga.py`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import uuid
@@ -30,6 +31,7 @@ from panthera.kernel.database import utcnow
 from panthera.kernel.errors import BadRequest, Conflict, FieldError, NotFound
 from panthera.services.orders import lifecycle, reasons
 from panthera.services.orders.catalog import Catalog, Product
+from panthera.services.orders.decisions import DecisionWatch
 from panthera.services.orders.events import order_event
 from panthera.services.orders.models import Order, OrderLine
 from panthera.services.orders.repository import OrdersTx, OrdersUoW
@@ -158,6 +160,25 @@ async def get(*, uow: OrdersUoW, order_id: uuid.UUID, actor: Principal) -> Order
     """One order: the owner's or, for an admin, anyone's."""
     async with uow.read() as tx:
         return await _visible(tx, order_id, actor)
+
+
+async def get_decided(
+    *,
+    uow: OrdersUoW,
+    decisions: DecisionWatch,
+    order_id: uuid.UUID,
+    actor: Principal,
+    within: float,
+) -> Order:
+    """The order once it is no longer pending, or as it stands after `within` seconds."""
+    async with decisions.watching(order_id) as decided:
+        order = await get(uow=uow, order_id=order_id, actor=actor)
+        if order.status != OrderStatus.PENDING:
+            return order
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await decided.wait()
+    return await get(uow=uow, order_id=order_id, actor=actor)
 
 
 async def get_all(

@@ -29,6 +29,7 @@ Config = dict[str, Any]
 JWT_FILTER = "envoy.filters.http.jwt_authn"
 JWT_PROVIDER = "panthera"
 JWT_PAYLOAD = "jwt_payload"
+JWT_FAILURE = "jwt_failure"
 RBAC_FILTER = "envoy.filters.http.rbac"
 BUFFER_FILTER = "envoy.filters.http.buffer"
 CACHE_FILTER = "envoy.filters.http.cache"
@@ -252,11 +253,15 @@ def _status_is(status: int) -> Config:
     }
 
 
-def _problem_mapper(status: int, detail: str, *, extra_filter: Config | None = None) -> Config:
+def _problem_mapper(
+    status: int, detail: str, *, extra_filter: Config | None = None, answer: int | None = None
+) -> Config:
+    """Envoy's own `status` answers as a problem body; `answer`: with that status instead."""
+    shown = answer or status
     body = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": "%RESPONSE_CODE%",
+        "title": HTTPStatus(shown).phrase,
+        "status": shown,
         "detail": detail,
         "instance": "%REQ_WITHOUT_QUERY(:PATH)%",
         "requestId": "%REQ(X-REQUEST-ID)%",
@@ -272,7 +277,9 @@ def _problem_mapper(status: int, detail: str, *, extra_filter: Config | None = N
             "formatters": [_without_query()],
         },
     }
-    if status == 503:
+    if answer is not None:
+        mapper["status_code"] = answer
+    if shown == 503:
         mapper["headers_to_add"] = [
             {"header": {"key": "retry-after", "value": "1"}, "append_action": "ADD_IF_ABSENT"}
         ]
@@ -305,8 +312,24 @@ def _local_replies() -> Config:
         503, _DETAILS[503], extra_filter={"response_flag_filter": {"flags": _UPSTREAM_FLAGS}}
     )
     not_ready = _problem_mapper(503, "Some services have no ready replica")
+    # jwt_authn answers a token for another audience with 403; it is as invalid as any.
+    wrong_audience = _problem_mapper(
+        403,
+        _DETAILS[401],
+        extra_filter={
+            "metadata_filter": {
+                "matcher": {
+                    "filter": JWT_FILTER,
+                    "path": [{"key": JWT_FAILURE}, {"key": "message"}],
+                    "value": {"string_match": {"exact": "Audiences in Jwt are not allowed"}},
+                },
+                "match_if_key_not_found": False,
+            }
+        },
+        answer=401,
+    )
     others = [_problem_mapper(s, d) for s, d in _DETAILS.items() if s != 503]
-    return {"mappers": [*health, unavailable, not_ready, *others]}
+    return {"mappers": [*health, unavailable, not_ready, wrong_audience, *others]}
 
 
 # --- the filter chain --------------------------------------------------------
@@ -435,6 +458,7 @@ def _jwt_authn(table: RouteTable, platform: Settings) -> Config:
                 },
                 "forward": True,  # services verify again
                 "payload_in_metadata": JWT_PAYLOAD,
+                "failed_status_in_metadata": JWT_FAILURE,
                 "clock_skew_seconds": 5,
             }
         },

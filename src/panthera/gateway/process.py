@@ -57,6 +57,9 @@ def envoy_command(
         "--disable-hot-restart",
         "--log-level",
         _LOG_LEVELS.get(log_level.upper(), "warning"),
+        # Access log lines reach stdout within a second (Envoy's default: ten).
+        "--file-flush-interval-msec",
+        "1000",
     ]
     if settings.concurrency:
         command += ["--concurrency", str(settings.concurrency)]

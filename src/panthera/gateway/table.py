@@ -87,7 +87,11 @@ def platform_table(specs: Sequence[ServiceSpec], *, docs_owner: str = DOCS_OWNER
 def _check_owners(routes: Sequence[EdgeRoute]) -> None:
     """A specific route under another service's prefix would reach the wrong service when
     the specific route is missing somewhere (an older edge): refuse such a table."""
-    prefixes = [(route.rule.path, route.owner) for route in routes if route.rule.prefix]
+    prefixes = [  # a catch-all of the whole site (a web front) claims nothing in particular
+        (route.rule.path, route.owner)
+        for route in routes
+        if route.rule.prefix and route.rule.path.strip("/")
+    ]
     for route in routes:
         if route.rule.prefix:
             continue

@@ -30,6 +30,7 @@ JWT_FILTER = "envoy.filters.http.jwt_authn"
 JWT_PROVIDER = "panthera"
 JWT_PAYLOAD = "jwt_payload"
 JWT_FAILURE = "jwt_failure"
+JWKS_OWNER = "users"  # the service that publishes the keys tokens are signed with
 RBAC_FILTER = "envoy.filters.http.rbac"
 BUFFER_FILTER = "envoy.filters.http.buffer"
 CACHE_FILTER = "envoy.filters.http.cache"
@@ -67,11 +68,12 @@ def render(
     port: int,
 ) -> Config:
     """Envoy's bootstrap configuration for the edge listening on `host:port`."""
-    missing = [owner for owner in table.owners if not upstreams.get(owner)]
+    missing = [owner for owner in [*table.owners, JWKS_OWNER] if not upstreams.get(owner)]
     if missing:
         raise ValueError(f"no upstream URL configured for: {', '.join(missing)}")
     listeners = [_edge_listener(table, gateway, platform, host, port)]
-    clusters = [_service_cluster(owner, upstreams[owner], gateway) for owner in table.owners]
+    owners = list(dict.fromkeys([*table.owners, JWKS_OWNER]))
+    clusters = [_service_cluster(owner, upstreams[owner], gateway) for owner in owners]
     clusters.append(_cluster(ADMIN_CLUSTER, f"http://127.0.0.1:{gateway.admin_port}"))
     if gateway.stats_port:
         listeners.append(_stats_listener(host, gateway.stats_port))
@@ -449,8 +451,8 @@ def _jwt_authn(table: RouteTable, platform: Settings) -> Config:
                 "audiences": [platform.jwt_audience],
                 "remote_jwks": {
                     "http_uri": {
-                        "uri": "http://users/.well-known/jwks.json",
-                        "cluster": "users",
+                        "uri": f"http://{JWKS_OWNER}/.well-known/jwks.json",
+                        "cluster": JWKS_OWNER,
                         "timeout": "2s",
                     },
                     "cache_duration": "300s",

@@ -69,6 +69,27 @@ def wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str]) ->
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(
+    url: str, headers: dict[str, str], pids: dict[str, int], *, seconds: int, connections: int
+) -> dict[str, float]:
+    """wrk's figures, and the CPU each of `pids` spent per request meanwhile (which, unlike
+    throughput, other load on a shared machine hardly moves)."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result = wrk(url, seconds=seconds, connections=connections, headers=headers)
+    requests = max(1.0, result["requests_per_second"] * seconds)
+    for name, pid in pids.items():
+        result[f"{name}_cpu_us_per_request"] = round(
+            (cpu_seconds(pid) - before[name]) / requests * 1e6, 1
+        )
+    return result
+
+
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     ordered = sorted(runs, key=lambda run: run["requests_per_second"])
     middle = ordered[len(ordered) // 2]
@@ -137,10 +158,12 @@ def main() -> None:
             }
             for url, headers in targets.values():
                 wrk(url, seconds=2, connections=args.connections, headers=headers)  # warm-up
+            processes = running.processes()
+            pids = {"edge": processes["gateway"]["pid"], "catalog": processes["catalog-1"]["pid"]}
             for round_ in range(args.rounds):  # interleaved: load from others hits all alike
                 for name, (url, headers) in targets.items():
-                    result = wrk(
-                        url, seconds=args.seconds, connections=args.connections, headers=headers
+                    result = measured(
+                        url, headers, pids, seconds=args.seconds, connections=args.connections
                     )
                     runs.setdefault(name, []).append(result)
                     print(f"round {round_ + 1}: {name}: {result}", flush=True)
@@ -162,6 +185,11 @@ def main() -> None:
         "targets": results,
         "cached_edge_to_floor": round(cached_ratio, 3),
         "passthrough_edge_to_direct": round(pass_ratio, 3),
+        "cpu_us_per_request": {
+            "edge, cached read": results[CACHED]["edge_cpu_us_per_request"],
+            "edge, passed through": results[PASS_EDGE]["edge_cpu_us_per_request"],
+            "catalog, signed-in read": results[PASS_DIRECT]["catalog_cpu_us_per_request"],
+        },
         "targets_met": {
             "cached >= 1.0 floor": cached_ratio >= 1.0,
             "pass >= 0.95": pass_ratio >= 0.95,

@@ -462,6 +462,8 @@ def _jwt_authn(table: RouteTable, platform: Settings) -> Config:
                 "payload_in_metadata": JWT_PAYLOAD,
                 "failed_status_in_metadata": JWT_FAILURE,
                 "clock_skew_seconds": 5,
+                # A token seen recently is not verified again (its expiry still is).
+                "jwt_cache_config": {"jwt_cache_size": 10_000},
             }
         },
         requirement_map={

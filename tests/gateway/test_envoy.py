@@ -73,7 +73,7 @@ class Collector(http.server.ThreadingHTTPServer):
         collector = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_POST(self) -> None:
                 if self.headers.get("transfer-encoding") == "chunked":
                     body = b""
                     while size := int(self.rfile.readline().strip(), 16):
@@ -158,6 +158,7 @@ def tls_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsEdge]:
             EdgeRoute("users", RouteRule(frozenset({"GET"}), "/.well-known/jwks.json")),
             EdgeRoute("slowpoke", RouteRule(frozenset({"GET"}), "/echo")),
             EdgeRoute("slowpoke", RouteRule(frozenset({"GET"}), "/slow", timeout=1)),
+            EdgeRoute("slowpoke", RouteRule(frozenset(), "/echo", prefix=True)),  # catch-all
         ]
     )
     gateway = GatewaySettings(
@@ -167,6 +168,7 @@ def tls_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsEdge]:
         health_check_seconds=1,
         tls_cert_file=cert_file,
         tls_key_file=key_file,
+        cors_origins=["https://shop.example"],
     )
     port = free_port()
     config = envoy.render(
@@ -242,6 +244,30 @@ def test_trace_context_goes_on_and_the_edges_spans_are_exported(tls_edge: TlsEdg
     while not any(p[0] == "/v1/traces" for p in tls_edge.collector.posts):
         assert time.monotonic() < deadline, "no spans exported within 30 s"
         time.sleep(0.2)
-    path, content_type, body = next(p for p in tls_edge.collector.posts if p[0] == "/v1/traces")
+    _path, content_type, body = next(p for p in tls_edge.collector.posts if p[0] == "/v1/traces")
     assert content_type == "application/x-protobuf"
     assert b"panthera-gateway" in body and bytes.fromhex(trace_id) in body
+
+
+def test_browsers_of_allowed_origins_may_call_and_read_ids(tls_edge: TlsEdge) -> None:
+    preflight = httpx.options(
+        f"{tls_edge.base}/echo",
+        verify=tls_edge.trust,
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "authorization" in preflight.headers["access-control-allow-headers"]
+    call = httpx.get(
+        f"{tls_edge.base}/echo", verify=tls_edge.trust, headers={"Origin": "https://shop.example"}
+    )
+    assert call.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "x-request-id" in call.headers["access-control-expose-headers"]
+    stranger = httpx.get(
+        f"{tls_edge.base}/echo", verify=tls_edge.trust, headers={"Origin": "https://evil.example"}
+    )
+    assert "access-control-allow-origin" not in stranger.headers

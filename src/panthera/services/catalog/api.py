@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 from panthera.kernel.auth.dependencies import AdminPrincipal, OptionalPrincipal
 from panthera.kernel.errors import BadRequest, Forbidden, Unauthorized, responses
 from panthera.kernel.pagination import PageParams
+from panthera.kernel.routes import edge
 from panthera.kernel.service import runtime_of
 from panthera.services.catalog import categories as category_cases
 from panthera.services.catalog import inventory
@@ -37,12 +38,18 @@ ProductId = Annotated[uuid.UUID, Path(alias="productId", description="ID of the 
 CategoryId = Annotated[uuid.UUID, Path(alias="categoryId", description="ID of the category")]
 PriceFilter = Annotated[int | None, Query(ge=0, le=MAX_PRICE, description="Minor units")]
 
+# Anonymous reads may be kept this long by any cache, the edge's included: it bounds
+# how stale a read can be after a change. Answers carry an ETag (If-None-Match: 304).
+PUBLIC_READ = edge(cache_control="public, max-age=5")
+
 router = APIRouter()
 categories = APIRouter(prefix="/categories", tags=["Categories"])
 products = APIRouter(prefix="/products", tags=["Products"])
 
 
-@categories.get("", response_model=CategoryList, summary="List categories")
+@categories.get(
+    "", response_model=CategoryList, summary="List categories", openapi_extra=PUBLIC_READ
+)
 async def list_categories(rt: Runtime, page: PageParams) -> CategoryList:
     """A page of categories by name; `parentId` links each to its parent."""
     total, found = await category_cases.get_categories(rt=rt, offset=page.offset, limit=page.limit)
@@ -70,6 +77,7 @@ async def create_category(rt: Runtime, body: CategoryCreate, _admin: AdminPrinci
     "/{categoryId}",
     response_model=Category,
     summary="Get a category",
+    openapi_extra=PUBLIC_READ,
     responses=responses(400, 404),
 )
 async def get_category(rt: Runtime, category_id: CategoryId) -> Category:
@@ -110,6 +118,7 @@ async def delete_category(rt: Runtime, category_id: CategoryId, _admin: AdminPri
     "",
     response_model=ProductList,
     summary="Search and list products",
+    openapi_extra=PUBLIC_READ,
     responses=responses(400, 401, 403),
 )
 async def list_products(
@@ -194,6 +203,7 @@ async def create_product(
     "/{productId}",
     response_model=Product,
     summary="Get a product",
+    openapi_extra=PUBLIC_READ,
     responses=responses(400, 404),
 )
 async def get_product(rt: Runtime, product_id: ProductId, response: Response) -> Product:
@@ -250,6 +260,7 @@ async def delete_product(rt: Runtime, product_id: ProductId, _admin: AdminPrinci
     "/{productId}/stock",
     response_model=StockLevel,
     summary="Get a product's stock",
+    openapi_extra=PUBLIC_READ,
     tags=["Inventory"],
     responses=responses(400, 404),
 )

@@ -12,6 +12,7 @@ from panthera.contracts.orders import OrderReason, OrderStatus
 from panthera.kernel.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from panthera.kernel.errors import responses
 from panthera.kernel.pagination import PageParams
+from panthera.kernel.routes import edge
 from panthera.kernel.service import runtime_of
 from panthera.services.orders import service, stats
 from panthera.services.orders.models import Order
@@ -138,6 +139,8 @@ async def order_stats(
     "/{orderId}",
     response_model=OrderRead,
     summary="Get an order",
+    # A client may hold this request while the order waits for its decision.
+    openapi_extra=edge(timeout=MAX_DECISION_WAIT + 5),
     responses=responses(400, 401, 404),
 )
 async def get_order(

@@ -48,6 +48,7 @@ async def test_an_oversized_body_is_413_before_any_service_reads_it(
 
 async def test_unknown_routes_get_the_error_body(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/v1/nothing-here"), 404)
+    assert_problem(await client.get("/v1"), 404)
     assert_problem(await client.get("/v1/usersX"), 404)
     assert_problem(await client.patch("/v1/users"), 405)
 
@@ -65,7 +66,9 @@ async def test_merged_openapi_and_docs(client: httpx.AsyncClient) -> None:
 
 async def test_health_readiness_and_metrics(client: httpx.AsyncClient, alice: Account) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).status_code == 200
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.headers["content-type"].startswith("application/json")
     await client.get("/v1/users/me", headers=alice.headers)
     metrics = (await client.get("/metrics")).text
     assert 'panthera_http_requests_total{method="GET",route="/v1/users/me",status="200"}' in metrics
@@ -135,3 +138,10 @@ def test_the_client_address_is_the_peer_unless_proxies_in_front_are_trusted() ->
     assert client_address(scope, trusted_hops=1) == "198.51.100.1"
     assert client_address(scope, trusted_hops=2) == "6.6.6.6"
     assert client_address(scope, trusted_hops=3) == "10.0.0.9"
+
+
+async def test_the_web_serves_every_other_path(client: httpx.AsyncClient) -> None:
+    home = await client.get("/")
+    assert home.status_code == 200
+    assert home.headers["content-type"].startswith("text/html")
+    assert (await client.get("/no-such-page")).status_code == 404

@@ -70,8 +70,9 @@ class Gateway:
             lifespan=lambda _app: self.running(),
         )
         install_error_handlers(own)
-        own.include_router(ops_router(readiness))
-        self._own_paths = frozenset(getattr(route, "path", "") for route in own.router.routes)
+        operational = ops_router(readiness)
+        own.include_router(operational)
+        self._own_paths = frozenset(getattr(route, "path", "") for route in operational.routes)
         self.own: ASGIApp = (
             CORSMiddleware(
                 own,

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from panthera.gateway.app import Gateway, distributed, embedded
 from panthera.gateway.edge import EdgeCache, RateLimits
 from panthera.gateway.settings import GatewaySettings
-from panthera.kernel import observability
+from panthera.kernel import dependencies, observability
 from panthera.kernel.auth.keys import load_or_create_signing_key
 from panthera.kernel.auth.tokens import TokenVerifier
 from panthera.kernel.bus import create_bus
@@ -85,6 +85,19 @@ def edge_limits(settings: Settings, gateway: GatewaySettings) -> RateLimits:
     )
 
 
+def watch_dependencies(hosts: Sequence[ServiceHost[Any]], settings: Settings) -> None:
+    """Each process reports whether it reaches what its services need, and its pools."""
+    redis = dependencies.redis_check(settings.redis_url) if settings.redis_url else None
+    for host in hosts:
+        name = host.spec.name
+        dependencies.watch(name, "database", host.db.ping)
+        dependencies.watch_pool(name, host.db.engine)
+        if settings.nats_url:
+            dependencies.watch(name, "nats", host.bus.ping)
+        if redis is not None:
+            dependencies.watch(name, "redis", redis)
+
+
 class Platform:
     """The gateway with its hosted services, as one ASGI app."""
 
@@ -127,6 +140,7 @@ def create_platform(
         for name in names
     ]
     wire_in_process_calls(hosts)
+    watch_dependencies(hosts, settings)
     gateway_settings = gateway_settings or GatewaySettings()
     # The whole platform serves the web storefront and admin console too; they call it
     # back in-process, through the gateway, like any client of the API.
@@ -175,6 +189,7 @@ def create_service_app(
     host = ServiceHost(
         SERVICES[name], settings, verifier_for(settings, name), service_settings, standalone=True
     )
+    watch_dependencies([host], settings)
     return host, observability.ObservabilityMiddleware(host.app, service=name)
 
 

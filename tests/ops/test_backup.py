@@ -247,7 +247,7 @@ async def test_events_in_flight_at_the_backup_are_published_again_after_a_restor
 
         async def welcomed() -> bool:
             answer = (await http.get("/v1/notifications", headers=bob.headers)).json()
-            return answer["total"] >= 1
+            return bool(answer["total"] >= 1)
 
         await eventually(welcomed, timeout=30)
     users = next(s.store for s in deployment.services if s.name == "users")

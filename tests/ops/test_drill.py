@@ -14,6 +14,7 @@ and every consumer's inbox drops it.
 from __future__ import annotations
 
 import asyncio
+import json
 import mailbox
 import os
 import re
@@ -92,8 +93,6 @@ class Deployment:
     def metrics_urls(self, base: str) -> list[str]:
         if self.topology == "embedded":
             return [f"{base}/metrics"]
-        import json
-
         processes = json.loads((self.data_dir / "processes.json").read_text())
         return [f"{p['url']}/metrics" for p in processes.values() if p["service"] in SERVICES]
 
@@ -225,6 +224,10 @@ def test_disaster_recovery_drill(tmp_path: Path, topology: str) -> None:
     backups = tmp_path / "backups"  # off the data directory, which the disaster takes
     try:
         with deployment.up() as base:
+            if topology == "distributed":  # Prometheus finds every process (deploy/prometheus)
+                targets = json.loads((deployment.data_dir / "prometheus-targets.json").read_text())
+                processes = json.loads((deployment.data_dir / "processes.json").read_text())
+                assert {t["labels"]["process"] for t in targets} == set(processes)
             shop = Shopper(base)
             state = fill(shop)
             before = settled(shop, state)

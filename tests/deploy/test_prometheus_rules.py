@@ -41,7 +41,8 @@ def test_every_alert_fires_and_stays_silent_in_the_rule_unit_tests(tmp_path: Pat
     tested = run("test", "rules", str(promtool_rules_without_annotations(tmp_path)))
     assert tested.returncode == 0, tested.stdout + tested.stderr
     cases = yaml.safe_load((PROMETHEUS / "tests" / "panthera.rules.test.yml").read_text())
-    fired, silent = set(), set()
+    fired: set[str] = set()
+    silent: set[str] = set()
     for case in cases["tests"]:
         for check in case["alert_rule_test"]:
             (fired if check["exp_alerts"] else silent).add(check["alertname"])

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
+import nats
 import pytest
 
 from panthera.app import SERVICES, Platform, create_platform
@@ -302,3 +303,50 @@ async def test_pg_dump_is_the_machine_servers_version_or_newer() -> None:
         await conn.close()
     assert await PgTools().major("pg_dump") >= server
     assert await PgTools().major("pg_restore") >= server
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
+async def test_a_restore_deletes_the_old_timelines_streams(
+    settings: Settings, backups: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JetStream survived but the databases went back in time: its streams hold events the
+    restored databases never saw, and message ids that would drop the ones published again."""
+    run = f"B{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("PANTHERA_EVENTS__STREAM_PREFIX", run)
+    monkeypatch.setenv("PANTHERA_EVENTS__SUBJECT_PREFIX", run.lower())
+    distributed = settings.model_copy(update={"nats_url": "nats://127.0.0.1:4222"})
+    deployment = backup.deployment_of(distributed, SERVICES)
+    try:
+        async with shop(distributed) as (_platform, http):
+            await fill(http)
+            _manifest, ref, _ = await backup.create(deployment, to=backups, say=say)
+        streams = await _streams(run)
+        assert f"{run}_ORDERS" in streams
+        restored = await backup.restore(deployment, ref=ref, force=True, say=say)
+        assert set(restored.streams_deleted) >= streams
+        assert await _streams(run) == set()
+    finally:
+        await delete_streams(run)
+
+
+async def _streams(prefix: str) -> set[str]:
+    client = await nats.connect("nats://127.0.0.1:4222")
+    try:
+        found = await client.jetstream().streams_info()
+    finally:
+        await client.close()
+    return {
+        i.config.name for i in found if i.config.name and i.config.name.startswith(prefix + "_")
+    }
+
+
+async def delete_streams(prefix: str) -> None:
+    client = await nats.connect("nats://127.0.0.1:4222")
+    try:
+        js = client.jetstream()
+        for info in await js.streams_info():
+            if info.config.name and info.config.name.startswith(prefix + "_"):
+                await js.delete_stream(info.config.name)
+    finally:
+        await client.close()

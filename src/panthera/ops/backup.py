@@ -234,9 +234,15 @@ async def restore(deployment: Deployment, *, ref: str, force: bool, say: Say) ->
         {s.name: s.handles for s in deployment.services},
         since=since,
     )
-    deleted = await events.delete_streams(
-        deployment.settings, [s.name for s in deployment.services]
-    )
+    names = [s.name for s in deployment.services]
+    try:
+        deleted = await events.delete_streams(deployment.settings, names)
+    except Exception as exc:  # NATS unreachable: the data is back, the streams are not gone
+        raise BackupError(
+            f"the databases are restored, but the old event streams could not be deleted "
+            f"({type(exc).__name__}: {exc}); delete the deployment's JetStream streams, or "
+            "set a new PANTHERA_EVENTS__STREAM_PREFIX, before starting the platform"
+        ) from exc
     return Restored(manifest, done, replayed, deleted)
 
 

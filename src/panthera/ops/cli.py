@@ -116,6 +116,11 @@ def restore(
         _say(f"restored {line}")
     if restored.streams_deleted:
         _say(f"deleted the old timeline's streams: {', '.join(restored.streams_deleted)}")
+    if restored.replayed.uncompared:
+        _say(
+            "warning: in different databases, events in flight at the backup were not looked "
+            f"for: {', '.join(restored.replayed.uncompared)}; these consumers may miss them"
+        )
     _say(
         f"events to publish on start: {restored.replayed.unpublished} unpublished at the "
         f"backup, {restored.replayed.in_flight} in flight then (consumers drop any they applied)"

@@ -41,9 +41,11 @@ from panthera.kernel.cache import MemoryCache, RedisCache
 from panthera.kernel.service import ServiceHost
 from panthera.kernel.settings import Settings
 from panthera.services import catalog
-from panthera.services.catalog import demo, service
+from panthera.services.catalog import demo
+from panthera.services.catalog.categories import get_categories
+from panthera.services.catalog.products import count_products, get_product, get_products
 from panthera.services.catalog.repository import ProductQuery
-from panthera.services.catalog.service import CatalogRuntime
+from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.settings import CatalogSettings
 
 RESULTS = Path(__file__).parent / "results"
@@ -95,14 +97,14 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 async def measure_search(rt: CatalogRuntime, mix: list[tuple[str, ProductQuery]]) -> dict[str, Any]:
     for _, query in mix:  # warm the database's own caches once
-        await service.get_products(rt=rt, query=query)
+        await get_products(rt=rt, query=query)
     samples: list[float] = []
     per_query: dict[str, list[float]] = {name: [] for name, _ in mix}
     totals: dict[str, int] = {}
     for _ in range(ROUNDS):
         for name, query in mix:
             started = time.perf_counter()
-            total, _ = await service.get_products(rt=rt, query=query)
+            total, _ = await get_products(rt=rt, query=query)
             elapsed = time.perf_counter() - started
             samples.append(elapsed)
             per_query[name].append(elapsed)
@@ -121,7 +123,7 @@ async def measure_reads(rt: CatalogRuntime, ids: list[uuid.UUID]) -> float:
 
     async def worker() -> None:
         while queue:
-            await service.get_product(rt=rt, product_id=queue.pop())
+            await get_product(rt=rt, product_id=queue.pop())
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(READ_CONCURRENCY)))
@@ -129,8 +131,8 @@ async def measure_reads(rt: CatalogRuntime, ids: list[uuid.UUID]) -> float:
 
 
 async def sample_ids(rt: CatalogRuntime, count: int) -> list[uuid.UUID]:
-    async with rt.db.transaction() as session:
-        ids = list(await session.scalars(sa.text("SELECT id FROM products")))
+    async with rt.uow.read() as tx:
+        ids = list(await tx.session.scalars(sa.text("SELECT id FROM products")))
     rng = random.Random(7)
     picked = rng.sample(ids, min(count, len(ids)))
     return [value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)) for value in picked]
@@ -138,9 +140,9 @@ async def sample_ids(rt: CatalogRuntime, count: int) -> list[uuid.UUID]:
 
 async def analyze(rt: CatalogRuntime) -> None:
     # What an operator runs after a bulk load, so the planner knows the new tables.
-    async with rt.db.engine.connect() as conn:
+    async with rt.uow.db.engine.connect() as conn:
         await conn.execute(sa.text("ANALYZE"))
-        if rt.db.is_sqlite:
+        if rt.uow.db.is_sqlite:
             await conn.execute(
                 sa.text("INSERT INTO products_fts(products_fts) VALUES ('optimize')")
             )
@@ -157,20 +159,20 @@ async def run_backend(backend: str, sizes: list[int], workdir: Path) -> list[dic
         log_level="WARNING",
     )
     catalog_settings = CatalogSettings(cache_prefix=f"bench:{prefix}", cache_ttl_seconds=600)
-    # Without the outbox relay and the consumer: relaying 100k "created" events while
-    # measuring would time the relay, not the search.
-    spec = dataclasses.replace(catalog.spec, outbox=None, inbox=None, handlers={})
+    # Without the consumer, and the outbox relay never started (`host.relaying()`):
+    # relaying 100k "created" events while measuring would time the relay, not the search.
+    spec = dataclasses.replace(catalog.spec, inbox=None, handlers={})
     host = ServiceHost(spec, settings, local_verifier(settings), catalog_settings)
     results: list[dict[str, Any]] = []
     try:
         async with host.running():
             rt: CatalogRuntime = host.runtime
             aisles = await demo.ensure_categories(rt=rt)
-            _, roots = await service.get_categories(rt=rt, offset=0, limit=1000)
+            _, roots = await get_categories(rt=rt, offset=0, limit=1000)
             categories = {**aisles, **{f"_{c.name}": c.id for c in roots if c.parent_id is None}}
             mix = query_mix(categories)
             for size in sizes:
-                have = await service.count_products(rt=rt)
+                have = await count_products(rt=rt)
                 started = time.perf_counter()
                 await demo.seed(rt=rt, products=size - have, batch_size=5_000)
                 seeded = time.perf_counter() - started

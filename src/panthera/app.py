@@ -13,16 +13,21 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp
 
-from panthera.gateway.app import Gateway, distributed, embedded
-from panthera.gateway.edge import EdgeCache, RateLimits
+from panthera.gateway import envoy
+from panthera.gateway.app import Gateway, embedded
+from panthera.gateway.edge import RateLimits
+from panthera.gateway.openapi import docs_router
 from panthera.gateway.settings import GatewaySettings
+from panthera.gateway.table import SITE_OWNER, platform_table, service_routes
 from panthera.kernel import dependencies, observability
 from panthera.kernel.auth.keys import load_or_create_signing_key
 from panthera.kernel.auth.tokens import TokenVerifier
+from panthera.kernel.body_limit import BodyLimit
 from panthera.kernel.bus import create_bus
-from panthera.kernel.cache import create_cache
+from panthera.kernel.http_cache import PublicReads
 from panthera.kernel.http_client import Peers
 from panthera.kernel.ratelimit import RateLimiter
+from panthera.kernel.routes import RouteRules
 from panthera.kernel.service import ServiceHost, ServiceSettings, ServiceSpec
 from panthera.kernel.settings import Settings
 from panthera.services import catalog, notifications, orders, users
@@ -68,13 +73,17 @@ def wire_in_process_calls(hosts: Sequence[ServiceHost[Any]]) -> None:
     """Services hosted in one process call each other's HTTP API without a socket."""
     apps = {host.spec.name: host.app for host in hosts}
     for host in hosts:
-        host.peers = Peers(
-            {
-                name: httpx.ASGITransport(app=app)
-                for name, app in apps.items()
-                if host.app is not app
-            }
-        )
+        others = {name: app for name, app in apps.items() if app is not host.app}
+        host.peers = Peers({name: httpx.ASGITransport(app=app) for name, app in others.items()})
+
+
+def guarded(host: ServiceHost[Any], gateway: GatewaySettings) -> ASGIApp:
+    """A service app as it faces the edge, in either topology: its bodies bounded by its
+    routes' limits while they stream, its public reads answered with cache headers."""
+    rules = RouteRules(route.rule for route in service_routes(host.spec))
+    return BodyLimit(
+        PublicReads(host.app, rules=rules), rules=rules, default=gateway.max_body_bytes
+    )
 
 
 def edge_limits(settings: Settings, gateway: GatewaySettings) -> RateLimits:
@@ -142,16 +151,22 @@ def create_platform(
     wire_in_process_calls(hosts)
     watch_dependencies(hosts, settings)
     gateway_settings = gateway_settings or GatewaySettings()
+    specs = [host.spec for host in hosts]
+    for host in hosts:
+        host.app.include_router(docs_router(specs))
+    apps = {host.spec.name: guarded(host, gateway_settings) for host in hosts}
     # The whole platform serves the web storefront and admin console too; they call it
     # back in-process, through the gateway, like any client of the API.
     site = create_site(settings, platform=lambda: platform.app) if services is None else None
+    if site is not None:
+        apps[SITE_OWNER] = site.app
     gateway = embedded(
         hosts,
+        apps,
+        platform_table(specs, site=site is not None),
         verifier,
         gateway_settings,
         limits=edge_limits(settings, gateway_settings),
-        cache=None,  # services cache their own reads; one process needs no edge copy
-        site=site.app if site else None,
     )
     platform = Platform(gateway, observability.ObservabilityMiddleware(gateway, service="gateway"))
     platform.site = site
@@ -171,11 +186,13 @@ def create_service_app(
     name: str,
     settings: Settings | None = None,
     service_settings: ServiceSettings | None = None,
+    gateway_settings: GatewaySettings | None = None,
 ) -> tuple[ServiceHost[Any], ASGIApp]:
-    """One service alone in its process (`panthera serve`), with its operational routes.
+    """One service alone in its process (`panthera serve`), with its operational routes
+    and the platform's merged API document (`/platform/openapi.json`, for the edge).
 
     Its tokens are verified with this installation's key (a shared
-    `PANTHERA_JWT_PRIVATE_KEY_FILE`) until services fetch the users service's JWKS.
+    `PANTHERA_JWT_PRIVATE_KEY_FILE`), or the users service's JWKS (`PANTHERA_USERS_URL`).
     """
     settings = settings or Settings()
     if name not in SERVICES:
@@ -189,34 +206,27 @@ def create_service_app(
     host = ServiceHost(
         SERVICES[name], settings, verifier_for(settings, name), service_settings, standalone=True
     )
+    host.app.include_router(docs_router(list(SERVICES.values())))
     watch_dependencies([host], settings)
-    return host, observability.ObservabilityMiddleware(host.app, service=name)
+    app = guarded(host, gateway_settings or GatewaySettings())
+    return host, observability.ObservabilityMiddleware(app, service=name)
 
 
-def create_gateway_app(
-    settings: Settings | None = None, gateway_settings: GatewaySettings | None = None
-) -> tuple[Gateway, ASGIApp]:
-    """The gateway alone in its process, in front of services in theirs."""
-    settings = settings or Settings()
-    gateway_settings = gateway_settings or GatewaySettings()
-    observability.configure(
-        service="gateway",
-        level=settings.log_level,
-        json_logs=settings.log_json,
-        otlp_endpoint=settings.otlp_endpoint,
+def gateway_config(
+    settings: Settings,
+    gateway_settings: GatewaySettings,
+    *,
+    host: str,
+    port: int,
+    upstreams: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """The distributed edge's Envoy configuration, from the platform's route table."""
+    upstreams = gateway_settings.upstreams if upstreams is None else upstreams
+    return envoy.render(
+        platform_table(list(SERVICES.values()), site=bool(upstreams.get(SITE_OWNER))),
+        upstreams=upstreams,
+        gateway=gateway_settings,
+        platform=settings,
+        host=host,
+        port=port,
     )
-    users = gateway_settings.upstreams.get("users")
-    if not users:
-        raise ValueError("the gateway needs the users service's URL (PANTHERA_GATEWAY__UPSTREAMS)")
-    gateway = distributed(
-        {name: spec.route_prefixes for name, spec in SERVICES.items()},
-        remote_verifier(settings, users[0]),
-        gateway_settings,
-        limits=edge_limits(settings, gateway_settings),
-        cache=EdgeCache(
-            create_cache(settings.redis_url, prefix="panthera:gateway:"),
-            prefixes=("/v1/products", "/v1/categories"),
-            ttl_seconds=gateway_settings.cache_ttl_seconds,
-        ),
-    )
-    return gateway, observability.ObservabilityMiddleware(gateway, service="gateway")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
@@ -20,6 +21,8 @@ admin_cli = typer.Typer(help="Manage administrator accounts.", no_args_is_help=T
 cli.add_typer(admin_cli, name="admin")
 events_cli = typer.Typer(help="Operate the event backbone.", no_args_is_help=True)
 cli.add_typer(events_cli, name="events")
+gateway_cli = typer.Typer(help="The distributed edge (Envoy).", no_args_is_help=True)
+cli.add_typer(gateway_cli, name="gateway")
 cli.add_typer(backup_cli, name="backup")
 
 DataDir = Annotated[
@@ -130,7 +133,8 @@ def _seed_catalog(settings: Settings, products: int, *, only_if_empty: bool) -> 
     from panthera.app import local_verifier
     from panthera.kernel.service import ServiceHost
     from panthera.services import catalog
-    from panthera.services.catalog import demo, service
+    from panthera.services.catalog import demo
+    from panthera.services.catalog.products import count_products
 
     # The catalog alone: seeding needs neither the gateway nor the other services.
     host = ServiceHost(catalog.spec, settings, local_verifier(settings))
@@ -138,7 +142,7 @@ def _seed_catalog(settings: Settings, products: int, *, only_if_empty: bool) -> 
     async def run() -> int:
         async with host.running():
             rt = host.runtime
-            if only_if_empty and await service.count_products(rt=rt) > 0:
+            if only_if_empty and await count_products(rt=rt) > 0:
                 typer.echo("catalog already has products; demo data not added", err=True)
                 return 0
             with typer.progressbar(length=products, label="Seeding catalog", file=None) as bar:
@@ -174,7 +178,7 @@ def admin_create(
     from pydantic import ValidationError
 
     from panthera.app import create_platform
-    from panthera.services.users import build_runtime, service
+    from panthera.services.users import service
 
     settings = _settings(data_dir)
     platform = create_platform(settings, services=["users"])
@@ -183,7 +187,7 @@ def admin_create(
     async def run() -> tuple[str, bool]:
         async with host.running():
             user, created = await service.ensure_admin(
-                rt=build_runtime(host), email=email, password=password, username=username
+                rt=host.runtime, email=email, password=password, username=username
             )
             return user.email, created
 
@@ -206,17 +210,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     data_dir: DataDir = None,
 ) -> None:
-    """Run one service, the gateway or the web, alone in this process (distributed topology)."""
+    """Run one service, the gateway (Envoy) or the web, alone in this process (distributed)."""
 
-    from panthera.app import create_gateway_app, create_service_app
+    from panthera.app import create_service_app
 
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if service == "gateway":
+        _exec_envoy(settings, host=host, port=port)
     app: ASGIApp
     try:
-        if service == "gateway":
-            _gateway, app = create_gateway_app(settings)
-        elif service == "web":
+        if service == "web":
             from panthera.web import create_web_app
 
             _site, app = create_web_app(settings)
@@ -226,13 +230,70 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"PantheraConnect {service} on http://{host}:{port}", err=True)
-    # A service sits behind the gateway; the gateway is the edge and believes no one.
-    _serve(
-        app,
-        host=host,
-        port=port,
-        behind=None if service == "gateway" else settings.gateway_addresses,
-    )
+    # A service sits behind the edge and believes its X-Forwarded-For, and nobody else's.
+    _serve(app, host=host, port=port, behind=settings.gateway_addresses)
+
+
+def _exec_envoy(settings: Settings, *, host: str, port: int) -> NoReturn:
+    """Render the edge's configuration and become Envoy (signals then reach it directly)."""
+    from panthera.app import gateway_config
+    from panthera.gateway.process import EnvoyMissing, envoy_binary, envoy_command, write_config
+    from panthera.gateway.settings import RETIRED, GatewaySettings
+
+    for name, instead in RETIRED.items():
+        if name in os.environ:
+            typer.echo(f"warning: {name} is retired: {instead}", err=True)
+    try:
+        gateway = GatewaySettings()
+        binary = envoy_binary(gateway)
+        config = gateway_config(settings, gateway, host=host, port=port)
+    except (ValueError, EnvoyMissing) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    path = write_config(config, settings.data_dir / "gateway" / f"envoy-{port}.json")
+    typer.echo(f"PantheraConnect gateway (Envoy) on http://{host}:{port}", err=True)
+    command = envoy_command(binary, path, gateway, log_level=settings.log_level)
+    os.execv(binary, command)  # noqa: S606 (our own configuration, our own binary)
+
+
+@gateway_cli.command("config")
+def gateway_config_command(
+    upstreams: Annotated[
+        str | None,
+        typer.Option(
+            help="Replicas of each service: users=http://users:8000,catalog=http://c1:8000,"
+            "catalog=http://c2:8000 (or JSON); default PANTHERA_GATEWAY__UPSTREAMS.",
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port the edge listens on.")] = 8080,
+    host: Annotated[str, typer.Option(help="Address the edge listens on.")] = "0.0.0.0",  # noqa: S104
+) -> None:
+    """Print the edge's Envoy configuration (JSON, which is also YAML) for Compose or Kubernetes."""
+    from panthera.app import gateway_config
+    from panthera.gateway.settings import GatewaySettings
+
+    try:
+        replicas = _parse_upstreams(upstreams) if upstreams else None
+        config = gateway_config(
+            Settings(), GatewaySettings(), host=host, port=port, upstreams=replicas
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(config, indent=2))
+
+
+def _parse_upstreams(text: str) -> dict[str, list[str]]:
+    if text.lstrip().startswith("{"):
+        parsed = json.loads(text)
+        return {str(name): [str(url) for url in urls] for name, urls in parsed.items()}
+    found: dict[str, list[str]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, url = part.partition("=")
+        if not sep or not url:
+            raise ValueError(f"bad upstream {part!r}: use SERVICE=URL")
+        found.setdefault(name.strip(), []).append(url.strip())
+    return found
 
 
 @cli.command()

@@ -1,7 +1,7 @@
 """`panthera up --distributed`: the real topology on one machine, with one command.
 
-Every service (and each of its replicas) and the gateway run as their own
-`panthera serve` processes on PostgreSQL, NATS JetStream and Redis. The
+Every service (and each of its replicas) and the gateway (Envoy) run as their
+own `panthera serve` processes on PostgreSQL, NATS JetStream and Redis. The
 supervisor starts them, restarts any that dies (with a growing delay), and
 stops them all on Ctrl-C or SIGTERM.
 """
@@ -85,6 +85,11 @@ def plan(
         child.env = dict(env)
     gateway_env = dict(env)
     gateway_env["PANTHERA_GATEWAY__UPSTREAMS"] = json.dumps(urls)
+    # The edge is Envoy: its admin interface (loopback) and stats listener need ports too.
+    for variable in ("PANTHERA_GATEWAY__ADMIN_PORT", "PANTHERA_GATEWAY__STATS_PORT"):
+        if variable not in gateway_env:
+            port = _free_port_from(port + 1)
+            gateway_env[variable] = str(port)
     # Only the gateway faces clients; the services listen on loopback.
     children.append(Child("gateway", "gateway", gateway_port, gateway_env, bind_host=host))
     return children
@@ -130,6 +135,13 @@ async def check_dependencies(settings: Settings) -> list[str]:
             await asyncio.wait_for(ensure_database(settings.database_url), timeout=10)
         except Exception as exc:
             problems.append(f"PostgreSQL at {_where(settings.database_url)}: {exc}")
+    from panthera.gateway.process import EnvoyMissing, envoy_binary
+    from panthera.gateway.settings import GatewaySettings
+
+    try:
+        envoy_binary(GatewaySettings())
+    except EnvoyMissing as exc:
+        problems.append(f"the edge: {exc}")
     for name, url, variable in (
         ("NATS", settings.nats_url, "PANTHERA_NATS_URL"),
         ("Redis", settings.redis_url, "PANTHERA_REDIS_URL"),

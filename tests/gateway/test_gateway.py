@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
 import httpx
 
+from panthera.app import Platform
+from panthera.gateway.edge import client_address
 from tests.conftest import Account, assert_problem
 
 
@@ -64,3 +70,68 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient, alice: Ac
     metrics = (await client.get("/metrics")).text
     assert 'panthera_http_requests_total{method="GET",route="/v1/users/me",status="200"}' in metrics
     assert "panthera_http_request_duration_seconds_bucket" in metrics
+
+
+def request_for(method: str, path: str) -> tuple[str, str, dict[str, Any] | None]:
+    """A request to a route template: random ids, an empty JSON object for writes."""
+    concrete = "/".join(str(uuid.uuid4()) if p.startswith("{") else p for p in path.split("/"))
+    return method, concrete, ({} if method in ("POST", "PUT") else None)
+
+
+async def test_the_edge_and_each_service_agree_on_every_routes_policy(
+    platform: Platform, client: httpx.AsyncClient, alice: Account
+) -> None:
+    """Through the edge or straight to the service, every route answers alike: the edge
+    refuses exactly what the service would refuse."""
+    table = platform.gateway.table
+    checked = 0
+    for route in table.routes:
+        if route.rule.prefix or route.upstream_path is not None:
+            continue
+        service = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=platform.hosts[route.owner].app),
+            base_url="http://service",
+        )
+        async with service:
+            for method in sorted(route.rule.methods):
+                method, path, body = request_for(method, route.rule.path)
+                for headers in ({}, alice.headers):
+                    at_edge = await client.request(method, path, json=body, headers=headers)
+                    direct = await service.request(method, path, json=body, headers=headers)
+                    assert at_edge.status_code == direct.status_code, (method, path, headers)
+                    if route.rule.policy != "anonymous" and not headers:
+                        assert at_edge.status_code == 401, (method, path)
+                    if route.rule.policy == "admin" and headers:
+                        assert at_edge.status_code == 403, (method, path)
+                    if route.rule.policy == "anonymous" and not headers:
+                        assert at_edge.status_code not in (401, 403), (method, path)
+                    checked += 1
+    assert checked >= 2 * 25
+
+
+async def test_a_200_mb_chunked_login_is_cut_off_at_the_limit(client: httpx.AsyncClient) -> None:
+    """Issue 10, finding 1: a chunked body was read whole before anything refused it."""
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while sent < 200 * 1024 * 1024:
+            sent += 64 * 1024
+            yield b" " * (64 * 1024)
+
+    answer = await client.post(
+        "/v1/auth/login", content=endless(), headers={"content-type": "application/json"}
+    )
+    assert_problem(answer, 413)
+    assert sent <= 2 * 1024 * 1024
+
+
+def test_the_client_address_is_the_peer_unless_proxies_in_front_are_trusted() -> None:
+    scope: dict[str, Any] = {
+        "client": ("10.0.0.9", 5000),
+        "headers": [(b"x-forwarded-for", b"6.6.6.6, 198.51.100.1")],
+    }
+    assert client_address(scope, trusted_hops=0) == "10.0.0.9"
+    assert client_address(scope, trusted_hops=1) == "198.51.100.1"
+    assert client_address(scope, trusted_hops=2) == "6.6.6.6"
+    assert client_address(scope, trusted_hops=3) == "10.0.0.9"

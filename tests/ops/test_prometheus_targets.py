@@ -30,5 +30,7 @@ def test_every_process_replicas_included_is_a_target_with_its_service(tmp_path: 
             "process": child.name,
             "topology": "distributed",
         }
-        assert entry["targets"] == [f"127.0.0.1:{child.port}"]
+        # The edge (Envoy) serves its metrics on its stats listener, the others on their port.
+        port = child.env.get("PANTHERA_GATEWAY__STATS_PORT", str(child.port))
+        assert entry["targets"] == [f"127.0.0.1:{port}"]
     assert len({entry["targets"][0] for entry in entries}) == len(entries)

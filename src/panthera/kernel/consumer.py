@@ -25,7 +25,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from panthera.contracts import EventContract
 from panthera.kernel.bus import Undeliverable
@@ -35,8 +34,6 @@ from panthera.kernel.uow import Transaction, UnitOfWork
 
 Handler = Callable[[Received[Any], Any, Any], Awaitable[None]]
 """`handler(received, tx, runtime)`: the typed event, the open unit of work, the runtime."""
-LegacyHandler = Callable[[Event, AsyncSession, Any], Awaitable[None]]
-"""Legacy `handler(event, session, runtime)`, removed once every service is converted."""
 
 HANDLED = Counter(
     "panthera_events_handled_total",
@@ -64,27 +61,23 @@ class Consumer:
         name: str,
         uow: UnitOfWork[Any],
         inbox: sa.Table,
-        handlers: Mapping[Any, Handler | LegacyHandler],
+        handlers: Mapping[type[EventContract], Handler],
         runtime: Callable[[], Any],
     ) -> None:
         self.name = name
         self.uow = uow
         self.inbox = inbox
         self.runtime = runtime
-        self._typed: dict[str, dict[int, tuple[type[EventContract], Handler]]] = {}
-        self._legacy: dict[str, LegacyHandler] = {}
-        for key, handler in handlers.items():
-            if isinstance(key, str):
-                self._legacy[key] = handler  # type: ignore[assignment]
-            else:
-                self._typed.setdefault(key.TYPE, {})[key.VERSION] = (key, handler)  # type: ignore[assignment]
+        self._handlers: dict[str, dict[int, tuple[type[EventContract], Handler]]] = {}
+        for contract, handler in handlers.items():
+            self._handlers.setdefault(contract.TYPE, {})[contract.VERSION] = (contract, handler)
 
     @property
     def types(self) -> frozenset[str]:
-        return frozenset(self._typed) | frozenset(self._legacy)
+        return frozenset(self._handlers)
 
     def _parse(self, event: Event) -> tuple[Handler, Received[Any]]:
-        versions = self._typed[event.type]
+        versions = self._handlers[event.type]
         if event.version not in versions:
             known = ", ".join(str(v) for v in sorted(versions))
             raise Undeliverable(
@@ -125,12 +118,6 @@ class Consumer:
         return True
 
     async def _apply(self, event: Event, *, reprocess: bool) -> bool:
-        if event.type in self._legacy:
-            async with self.uow.write() as tx:
-                if not await self._remember(tx, event, reprocess=reprocess):
-                    return False
-                await self._legacy[event.type](event, tx.session, self.runtime())
-            return True
         handler, received = self._parse(event)
         async with self.uow.write() as tx:
             if not await self._remember(tx, event, reprocess=reprocess):

@@ -29,11 +29,6 @@ class Event(BaseModel):
     data: dict[str, Any]
     traceContext: dict[str, str] = Field(default_factory=dict)
 
-    def attach_trace_context(self) -> None:  # legacy: removed once every service records contracts
-        carrier: dict[str, str] = {}
-        _propagator.inject(carrier)
-        self.traceContext = carrier
-
     @classmethod
     def of(cls, contract: EventContract) -> Event:
         """A new envelope around a payload, carrying the current trace context."""

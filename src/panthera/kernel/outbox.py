@@ -8,10 +8,7 @@ transaction of its effect, so a redelivered event is recognised and skipped.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -107,29 +104,3 @@ class Outbox:
                 for event in events
             ],
         )
-
-    async def record(
-        self,
-        session: AsyncSession,
-        type: str,
-        *,
-        subject: uuid.UUID | str,
-        data: dict[str, Any],
-        version: int = 1,
-    ) -> Event:
-        """Legacy form, removed once every service records contracts through its unit of work."""
-        event = Event(
-            id=uuid.uuid4(),
-            type=type,
-            version=version,
-            occurredAt=datetime.now(UTC),
-            source=self.source,
-            subject=str(subject),
-            data=data,
-        )
-        event.attach_trace_context()
-        await self.insert(session, [event])
-        sa.event.listen(
-            session.sync_session, "after_commit", lambda _s: self.committed(), once=True
-        )
-        return event

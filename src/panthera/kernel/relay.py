@@ -31,6 +31,7 @@ from panthera.kernel.bus import EventBus
 from panthera.kernel.database import Database, utcnow
 from panthera.kernel.events import Event
 from panthera.kernel.outbox import Outbox
+from panthera.kernel.wakeup import woken_or_timed_out
 
 OUTBOX_BACKLOG = Gauge("panthera_outbox_backlog", "Outbox rows not yet published", ["service"])
 PUBLISHED = Counter("panthera_events_published_total", "Events published by the relay", ["service"])
@@ -155,7 +156,6 @@ class OutboxRelay:
         """Publish until cancelled; wakes on each outbox commit in this process, else polls."""
         failures = 0
         while True:
-            self._wake.clear()
             try:
                 count = await self.publish_pending()
                 await self._report_backlog(force=count > 0)
@@ -167,8 +167,7 @@ class OutboxRelay:
                 continue
             if count >= self.batch_size:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            await woken_or_timed_out(self._wake, self.poll_seconds)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

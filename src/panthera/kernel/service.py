@@ -15,7 +15,7 @@ a consumer that is merely starting late.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +25,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
 from pydantic_settings import BaseSettings
 
+from panthera.contracts import EventContract
 from panthera.kernel import migrations
 from panthera.kernel.auth.tokens import TokenVerifier
 from panthera.kernel.bus import EventBus, create_bus
-from panthera.kernel.consumer import Consumer, Handler, LegacyHandler
+from panthera.kernel.consumer import Consumer, Handler
 from panthera.kernel.database import Database
 from panthera.kernel.errors import install_error_handlers
+from panthera.kernel.events import Event, Received
 from panthera.kernel.http_client import Peers
 from panthera.kernel.openapi import install_openapi
 from panthera.kernel.ops import ops_router
@@ -51,13 +53,8 @@ class ServiceSettings(BaseSettings):
 
 RuntimeT = TypeVar("RuntimeT")
 
-Lifespan = Callable[["ServiceHost[Any]"], AbstractAsyncContextManager[None]]
 RuntimeFactory = Callable[["ServiceHost[RuntimeT]"], AbstractAsyncContextManager[RuntimeT]]
-
-
-@asynccontextmanager
-async def no_lifespan(_host: ServiceHost[Any]) -> AsyncIterator[None]:
-    yield
+Observer = Callable[[Received[Any], RuntimeT], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -77,11 +74,12 @@ class ServiceSpec(Generic[RuntimeT]):
     tears it down at the end; handlers and routes receive what it yields."""
     transaction: Callable[..., Transaction] = Transaction
     """The service's `Transaction` subclass, naming its repositories."""
-    lifespan: Lifespan = no_lifespan
-    """Legacy: removed once every service declares `runtime`."""
     tags: Sequence[dict[str, Any]] = field(default_factory=tuple)
-    handlers: Mapping[Any, Handler | LegacyHandler] = field(default_factory=dict)
+    handlers: Mapping[type[EventContract], Handler] = field(default_factory=dict)
     """Event contract class -> handler; handled through `inbox`, which is then required."""
+    observers: Mapping[type[EventContract], Observer[RuntimeT]] = field(default_factory=dict)
+    """Event contract class -> `observer(received, runtime)`, heard by EVERY process of the
+    service (no queue group, no inbox, best-effort): for in-memory state, never for data."""
     outbox: sa.Table | None = None
     """The service's outbox table: set it and the host relays its events to the bus."""
     inbox: sa.Table | None = None
@@ -140,10 +138,6 @@ class ServiceHost(Generic[RuntimeT]):
             raise RuntimeError(f"the {self.spec.name} service is not running")
         return self._runtime
 
-    @runtime.setter
-    def runtime(self, value: RuntimeT) -> None:  # legacy lifespans set it
-        self._runtime = value
-
     def _build_app(self) -> FastAPI:
         app = FastAPI(
             title=self.spec.title,
@@ -184,7 +178,6 @@ class ServiceHost(Generic[RuntimeT]):
                 if self.spec.runtime is not None:
                     self._runtime = await stack.enter_async_context(self.spec.runtime(self))
                     stack.callback(setattr, self, "_runtime", None)
-                await stack.enter_async_context(self.spec.lifespan(self))
                 if self.consumer is not None and consume:
                     unsubscribe = await self.bus.subscribe(
                         consumer=self.consumer.name,
@@ -192,9 +185,21 @@ class ServiceHost(Generic[RuntimeT]):
                         deliver=self.consumer.handle,
                     )
                     stack.push_async_callback(unsubscribe)
+                if self.spec.observers and consume:
+                    stack.push_async_callback(
+                        await self.bus.observe(
+                            types=[contract.TYPE for contract in self.spec.observers],
+                            deliver=self._observe,
+                        )
+                    )
                 yield
         finally:
             await self.db.dispose()
+
+    async def _observe(self, event: Event) -> None:
+        for contract, observer in self.spec.observers.items():
+            if event.type == contract.TYPE and event.version == contract.VERSION:
+                await observer(Received(event, contract.model_validate(event.data)), self.runtime)
 
     @asynccontextmanager
     async def relaying(self) -> AsyncIterator[None]:

@@ -12,7 +12,7 @@
 A service names its repositories in a `Transaction` subclass; the kernel makes
 one per unit of work. Events recorded inside are inserted just before the
 commit, in the order recorded, and the service's relay is woken once the commit
-succeeded. Fakes for unit tests live in panthera.kernel.testing_uow.
+succeeded. Fakes for unit tests live in panthera.kernel.fakes.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from panthera.app import Platform
-from panthera.services.catalog.service import CatalogRuntime
+from panthera.services.catalog.runtime import CatalogRuntime
 from tests.conftest import Account
 
 

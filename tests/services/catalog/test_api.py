@@ -285,3 +285,30 @@ async def test_openapi_documents_the_catalog(client: httpx.AsyncClient) -> None:
     assert "/v1/categories/{categoryId}" in schema["paths"]
     put = schema["paths"]["/v1/products/{productId}"]["put"]
     assert "412" in put["responses"]
+
+
+async def test_staff_list_low_stock_fewest_first(
+    client: httpx.AsyncClient, admin: Account, alice: Account
+) -> None:
+    made = {
+        stock: (await make_product(client, admin, name=f"Low {stock}", stock=stock))["id"]
+        for stock in (0, 7, 2, 30)
+    }
+    answer = await client.get(
+        "/v1/products",
+        params={"stockBelow": 10, "sort": "available", "limit": 100},
+        headers=admin.headers,
+    )
+    assert answer.status_code == 200, answer.text
+    listed = [(p["id"], p["available"]) for p in answer.json()["products"]]
+    assert listed == [(made[0], 0), (made[2], 2), (made[7], 7)]
+    assert answer.json()["total"] == 3
+    # The stock levels of the whole catalog are the shop's business.
+    assert_problem(await client.get("/v1/products", params={"stockBelow": 10}), 401)
+    customer = await client.get("/v1/products", params={"stockBelow": 10}, headers=alice.headers)
+    assert_problem(customer, 403)
+    for bad in ("0", "-1", "many"):
+        refused = await client.get(
+            "/v1/products", params={"stockBelow": bad}, headers=admin.headers
+        )
+        assert_problem(refused, 400)

@@ -10,8 +10,8 @@ import pytest
 
 from panthera.kernel.cache import MemoryCache, RedisCache
 from panthera.kernel.service import ServiceSettings
-from panthera.services.catalog import schemas, service
-from panthera.services.catalog.service import CatalogRuntime
+from panthera.services.catalog import inventory, schemas
+from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.settings import CatalogSettings
 from tests.conftest import Account, fast_service_settings
 from tests.kernel.test_cache import REDIS_URL, closed_port
@@ -77,7 +77,12 @@ async def test_reads_fill_the_cache_and_changes_empty_it(
     read = (await client.get(f"/v1/products/{pid}")).json()
     assert read["name"] == "Desk lamp" and read["available"] == 9
 
-    await service.reserve(rt=cached, order_id="o-1", lines={uuid.UUID(pid): 4})
+    async with cached.uow.write() as tx:
+        await inventory.reserve(
+            tx=tx, cache=cached.cache, order_id="o-1", lines=[(uuid.UUID(pid), 4)]
+        )
+        # Not before the commit: a read now would cache the old stock again.
+        assert await cached_entry(cached, pid) is not None or cache_kind == "redis-down"
     assert await cached_entry(cached, pid) is None
     assert (await client.get(f"/v1/products/{pid}")).json()["available"] == 5
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from panthera.cli import _seed_catalog, cli
+from panthera.contracts.catalog import ProductCreated
 from panthera.kernel.settings import Settings
-from panthera.services.catalog import demo, service
+from panthera.services.catalog import categories, demo, products
 from panthera.services.catalog.repository import ProductQuery
-from panthera.services.catalog.service import CatalogRuntime
+from panthera.services.catalog.runtime import CatalogRuntime
 
 
 def test_generation_is_deterministic_and_plausible() -> None:
@@ -43,18 +45,29 @@ async def test_seeding_fills_a_searchable_catalog(catalog: CatalogRuntime) -> No
     ticks: list[int] = []
     added = await demo.seed(rt=catalog, products=450, batch_size=200, progress=ticks.append)
     assert added == 450 and ticks == [200, 200, 50]
-    assert await service.count_products(rt=catalog) == 450
+    assert await products.count_products(rt=catalog) == 450
     # Seeding again continues the numbering and reuses the categories.
+    outbox = catalog.uow.outbox
+    assert outbox is not None
+    woken: list[int] = []
+    stop_listening = outbox.listen(lambda: woken.append(1))
     await demo.seed(rt=catalog, products=50)
-    total, categories = await service.get_categories(rt=catalog, offset=0, limit=100)
+    stop_listening()
+    assert woken == [1]  # one batch, one commit, one wake-up of the relay
+    total, shelves = await categories.get_categories(rt=catalog, offset=0, limit=100)
     assert total == len(demo.DEPARTMENTS) + sum(len(d.aisles) for d in demo.DEPARTMENTS)
-    assert await service.count_products(rt=catalog) == 500
-    footwear = next(c for c in categories if c.name == "Footwear")
-    found, products = await service.get_products(
+    assert await products.count_products(rt=catalog) == 500
+    async with catalog.uow.read() as tx:
+        created = await tx.session.scalar(
+            sa.select(sa.func.count()).where(outbox.table.c.type == ProductCreated.TYPE)
+        )
+    assert created == 500
+    footwear = next(c for c in shelves if c.name == "Footwear")
+    found, shoes = await products.get_products(
         rt=catalog, query=ProductQuery(search="shoes", category_id=footwear.id)
     )
     assert found > 0
-    assert all("shoe" in (p.name + p.description).lower() for p in products)
+    assert all("shoe" in (p.name + p.description).lower() for p in shoes)
 
 
 def test_the_seed_command_and_demo_start(tmp_path: Path) -> None:

@@ -1,200 +1,308 @@
-"""Reservations as the order saga will use them: atomic, all-or-none, idempotent per order.
+"""Stock and reservations on in-memory repositories: the saga's rules, fast and without a DB.
 
-Run directly against the use cases, with real concurrency, on SQLite and PostgreSQL.
+The same use cases under real concurrency, on SQLite and PostgreSQL, are in
+test_inventory_races.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from collections.abc import Iterable
+from typing import TypeVar
 
 import pytest
-import sqlalchemy as sa
 
-from panthera.kernel.errors import BadRequest, Conflict, NotFound
-from panthera.services.catalog import events, service
-from panthera.services.catalog.models import outbox
-from panthera.services.catalog.schemas import ProductCreate
-from panthera.services.catalog.service import CatalogRuntime
+from panthera.contracts.catalog import (
+    StockChanged,
+    StockCommitted,
+    StockRejected,
+    StockRejectionReason,
+    StockReleased,
+    StockReserved,
+)
+from panthera.contracts.orders import (
+    MAX_PRODUCTS_PER_ORDER,
+    MAX_UNITS_PER_PRODUCT,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderEvent,
+    OrderItem,
+    OrderPlaced,
+    OrderStatus,
+    PaymentStatus,
+)
+from panthera.kernel.events import Event, Received
+from panthera.services.catalog import handlers, inventory
+from panthera.services.catalog.models import Product, ReservationStatus
+from panthera.services.catalog.repository import ReservationState
+from tests.services.catalog.fakes import FakeCatalog, FakeReservations, Store, fake_catalog
+
+RESERVED, REJECTED, RELEASED, COMMITTED = (
+    ReservationStatus.RESERVED,
+    ReservationStatus.REJECTED,
+    ReservationStatus.RELEASED,
+    ReservationStatus.COMMITTED,
+)
 
 
-async def new_product(rt: CatalogRuntime, stock: int) -> uuid.UUID:
-    data = ProductCreate(
-        sku=f"INV-{uuid.uuid4().hex[:8]}", name="Widget", price=100, currency="EUR", stock=stock
+def stocked(catalog: FakeCatalog, available: int) -> uuid.UUID:
+    product_id = uuid.uuid4()
+    catalog.store.products[product_id] = Product(id=product_id, sku=f"S-{product_id.hex[:6]}")
+    catalog.store.levels[product_id] = (available, 0)
+    return product_id
+
+
+async def reserve(
+    catalog: FakeCatalog, order_id: str, lines: Iterable[tuple[uuid.UUID, int]]
+) -> ReservationState:
+    async with catalog.uow.write() as tx:
+        return await inventory.reserve(
+            tx=tx, cache=catalog.rt.cache, order_id=order_id, lines=lines
+        )
+
+
+async def release(catalog: FakeCatalog, order_id: str) -> ReservationState | None:
+    async with catalog.uow.write() as tx:
+        return await inventory.release(tx=tx, cache=catalog.rt.cache, order_id=order_id)
+
+
+async def commit(catalog: FakeCatalog, order_id: str) -> ReservationState | None:
+    async with catalog.uow.write() as tx:
+        return await inventory.commit(tx=tx, cache=catalog.rt.cache, order_id=order_id)
+
+
+def status(state: ReservationState | None) -> ReservationStatus | None:
+    return None if state is None else state.status
+
+
+def published_types(catalog: FakeCatalog) -> list[str]:
+    return [event.type for event in catalog.uow.published]
+
+
+@pytest.fixture
+def catalog() -> FakeCatalog:
+    return fake_catalog()
+
+
+async def test_a_reservation_holds_every_line_and_says_so(catalog: FakeCatalog) -> None:
+    a, b = stocked(catalog, 5), stocked(catalog, 3)
+    await catalog.rt.cache.set(f"product:{a}", b"cached", ttl_seconds=60)
+    state = await reserve(catalog, "o-1", [(a, 2), (b, 3)])
+    assert state == ReservationState("o-1", RESERVED, {a: 2, b: 3})
+    assert catalog.store.levels[a] == (3, 2) and catalog.store.levels[b] == (0, 3)
+    assert published_types(catalog) == [StockChanged.TYPE, StockChanged.TYPE, StockReserved.TYPE]
+    lines = catalog.uow.of_type(StockReserved)[0]["lines"]
+    assert sorted((line["productId"], line["quantity"]) for line in lines) == sorted(
+        [(str(a), 2), (str(b), 3)]
     )
-    return (await service.create_product(rt=rt, data=data)).id
+    # Read again after the commit, not the stale entry.
+    assert await catalog.rt.cache.get(f"product:{a}") is None
 
 
-async def levels(rt: CatalogRuntime, product_id: uuid.UUID) -> tuple[int, int]:
-    stock = await service.get_stock(rt=rt, product_id=product_id)
-    return stock.available, stock.reserved
-
-
-async def test_fifty_concurrent_reservations_of_one_against_ten(catalog: CatalogRuntime) -> None:
-    product = await new_product(catalog, stock=10)
-    outcomes = await asyncio.gather(
-        *(service.reserve(rt=catalog, order_id=f"order-{i}", lines={product: 1}) for i in range(50))
-    )
-    assert sum(o.ok for o in outcomes) == 10
-    assert sum(o.status == "rejected" for o in outcomes) == 40
-    assert all("out of stock" in (o.reason or "") for o in outcomes if not o.ok)
-    assert await levels(catalog, product) == (0, 10)
-
-
-async def test_concurrent_multi_line_orders_never_oversell(catalog: CatalogRuntime) -> None:
-    a = await new_product(catalog, stock=5)
-    b = await new_product(catalog, stock=3)
-    outcomes = await asyncio.gather(
-        *(service.reserve(rt=catalog, order_id=f"multi-{i}", lines={a: 1, b: 1}) for i in range(12))
-    )
-    assert sum(o.ok for o in outcomes) == 3
-    # All or none: the two units of `a` that b's shortage blocked are still on sale.
-    assert await levels(catalog, a) == (2, 3)
-    assert await levels(catalog, b) == (0, 3)
-
-
-async def test_a_reservation_is_all_or_none(catalog: CatalogRuntime) -> None:
-    plenty = await new_product(catalog, stock=100)
-    scarce = await new_product(catalog, stock=1)
-    outcome = await service.reserve(rt=catalog, order_id="greedy", lines={plenty: 10, scarce: 2})
-    assert outcome.status == "rejected"
-    assert str(scarce) in (outcome.reason or "")
-    assert await levels(catalog, plenty) == (100, 0)
-    assert await levels(catalog, scarce) == (1, 0)
-
-
-async def test_an_unknown_product_rejects_the_order(catalog: CatalogRuntime) -> None:
-    known = await new_product(catalog, stock=5)
-    outcome = await service.reserve(rt=catalog, order_id="ghost", lines={known: 1, uuid.uuid4(): 1})
-    assert outcome.status == "rejected"
-    assert "unknown product" in (outcome.reason or "")
-    assert await levels(catalog, known) == (5, 0)
-
-
-async def test_reserve_is_idempotent_per_order(catalog: CatalogRuntime) -> None:
-    product = await new_product(catalog, stock=4)
-    first = await service.reserve(rt=catalog, order_id="o-1", lines={product: 3})
-    again = await service.reserve(rt=catalog, order_id="o-1", lines={product: 3})
-    assert first == again and first.ok
-    assert await levels(catalog, product) == (1, 3)
-    # A redelivered rejection stays a rejection even after stock comes back.
-    rejected = await service.reserve(rt=catalog, order_id="o-2", lines={product: 2})
-    await service.set_stock(rt=catalog, product_id=product, available=50)
-    retried = await service.reserve(rt=catalog, order_id="o-2", lines={product: 2})
-    assert rejected.status == retried.status == "rejected"
-
-
-async def test_concurrent_duplicates_of_one_order_reserve_once(catalog: CatalogRuntime) -> None:
-    product = await new_product(catalog, stock=10)
-    outcomes = await asyncio.gather(
-        *(service.reserve(rt=catalog, order_id="dup", lines={product: 2}) for _ in range(8))
-    )
-    assert all(o.ok for o in outcomes)
-    assert await levels(catalog, product) == (8, 2)
-
-
-async def test_release_returns_stock_once(catalog: CatalogRuntime) -> None:
-    product = await new_product(catalog, stock=5)
-    await service.reserve(rt=catalog, order_id="r-1", lines={product: 4})
-    results = await asyncio.gather(*(service.release(rt=catalog, order_id="r-1") for _ in range(5)))
-    assert all(r is not None and r.status == "released" for r in results)
-    assert await levels(catalog, product) == (5, 0)
-    assert await service.release(rt=catalog, order_id="never-reserved") is None
-    rejected = await service.reserve(rt=catalog, order_id="r-2", lines={product: 99})
-    assert (await service.release(rt=catalog, order_id="r-2")) == rejected
-    with pytest.raises(Conflict):
-        await service.commit(rt=catalog, order_id="r-1")
-
-
-async def test_an_order_ended_before_its_reservation_never_holds_stock(
-    catalog: CatalogRuntime,
+async def test_a_shortage_holds_nothing_and_names_every_product_at_fault(
+    catalog: FakeCatalog,
 ) -> None:
-    product = await new_product(catalog, stock=5)
-    assert await service.release(rt=catalog, order_id="late-1") is None
-    late = await service.reserve(rt=catalog, order_id="late-1", lines={product: 2})
-    assert not late.ok and late.status == "released"
-    assert await levels(catalog, product) == (5, 0)
+    plenty, scarce, gone = stocked(catalog, 100), stocked(catalog, 1), stocked(catalog, 0)
+    state = await reserve(catalog, "greedy", [(plenty, 10), (scarce, 2), (gone, 1)])
+    assert state == ReservationState("greedy", REJECTED, reason=StockRejectionReason.OUT_OF_STOCK)
+    assert catalog.store.levels == {plenty: (100, 0), scarce: (1, 0), gone: (0, 0)}
+    # The stock events of the lines taken before the shortage went with the savepoint.
+    assert published_types(catalog) == [StockRejected.TYPE]
+    rejected = catalog.uow.of_type(StockRejected)[0]
+    assert rejected["reason"] == "out_of_stock"
+    assert sorted(rejected["productIds"]) == sorted([str(scarce), str(gone)])
+    assert len(rejected["lines"]) == 3
 
 
-async def test_commit_sells_reserved_stock_once(catalog: CatalogRuntime) -> None:
-    product = await new_product(catalog, stock=5)
-    await service.reserve(rt=catalog, order_id="c-1", lines={product: 2})
-    results = await asyncio.gather(*(service.commit(rt=catalog, order_id="c-1") for _ in range(5)))
-    assert all(r.status == "committed" for r in results)
-    assert await levels(catalog, product) == (3, 0)
-    with pytest.raises(NotFound):
-        await service.commit(rt=catalog, order_id="unknown")
-
-
-async def test_releasing_a_sold_order_puts_its_units_back(catalog: CatalogRuntime) -> None:
-    product = await new_product(catalog, stock=5)
-    await service.reserve(rt=catalog, order_id="c-2", lines={product: 2})
-    await service.commit(rt=catalog, order_id="c-2")
-    released = await asyncio.gather(
-        *(service.release(rt=catalog, order_id="c-2") for _ in range(3))
-    )
-    assert all(r is not None and r.status == "released" for r in released)
-    assert await levels(catalog, product) == (5, 0)
-
-
-async def test_release_and_commit_racing_end_with_the_stock_right(
-    catalog: CatalogRuntime,
-) -> None:
-    product = await new_product(catalog, stock=5)
-    await service.reserve(rt=catalog, order_id="race", lines={product: 5})
-    results = await asyncio.gather(
-        service.release(rt=catalog, order_id="race"),
-        service.commit(rt=catalog, order_id="race"),
-        return_exceptions=True,
-    )
-    # Release first: the commit is refused. Commit first: the release returns the units.
-    assert not any(isinstance(r, Exception) and not isinstance(r, Conflict) for r in results)
-    assert await levels(catalog, product) == (5, 0)
-
-
-async def test_set_stock_keeps_reservations(catalog: CatalogRuntime) -> None:
-    product = await new_product(catalog, stock=5)
-    await service.reserve(rt=catalog, order_id="k-1", lines={product: 2})
-    await service.set_stock(rt=catalog, product_id=product, available=10)
-    await service.release(rt=catalog, order_id="k-1")
-    assert await levels(catalog, product) == (12, 0)
+async def test_an_unknown_product_is_named(catalog: FakeCatalog) -> None:
+    known, ghost = stocked(catalog, 5), uuid.uuid4()
+    state = await reserve(catalog, "ghost", [(known, 1), (ghost, 1)])
+    assert state.status == REJECTED and state.reason == "unknown_product"
+    assert catalog.uow.of_type(StockRejected)[0]["productIds"] == [str(ghost)]
+    assert catalog.store.levels[known] == (5, 0)
 
 
 @pytest.mark.parametrize(
-    ("order_id", "quantity"), [("", 1), ("x" * 65, 1), ("ok", 0), ("ok", -1), ("ok", 10**6)]
+    ("quantities", "at_fault"),
+    [
+        ([0], [0]),
+        ([-1], [0]),
+        ([MAX_UNITS_PER_PRODUCT + 1], [0]),
+        ([2, 0], [1]),
+        ([10**6, 1], [0]),
+    ],
 )
-async def test_bad_reservations_are_refused(
-    catalog: CatalogRuntime, order_id: str, quantity: int
+async def test_lines_outside_the_shared_order_rules_are_an_invalid_order(
+    catalog: FakeCatalog, quantities: list[int], at_fault: list[int]
 ) -> None:
-    product = await new_product(catalog, stock=5)
-    with pytest.raises(BadRequest):
-        await service.reserve(rt=catalog, order_id=order_id, lines={product: quantity})
-    with pytest.raises(BadRequest):
-        await service.reserve(rt=catalog, order_id="empty", lines={})
+    products = [stocked(catalog, 5_000) for _ in quantities]
+    state = await reserve(catalog, "bad", list(zip(products, quantities, strict=True)))
+    assert state.status == REJECTED and state.reason == "invalid_order"
+    rejected = catalog.uow.of_type(StockRejected)[0]
+    assert rejected["productIds"] == [str(products[i]) for i in at_fault]
+    assert rejected["detail"]
+    assert all(catalog.store.levels[p] == (5_000, 0) for p in products)
+    assert published_types(catalog) == [StockRejected.TYPE]
 
 
-async def test_every_stock_change_is_an_outbox_event(catalog: CatalogRuntime) -> None:
-    product = await new_product(catalog, stock=5)
-    await service.reserve(rt=catalog, order_id="e-1", lines={product: 2})
-    await service.commit(rt=catalog, order_id="e-1")
-    await service.reserve(rt=catalog, order_id="e-2", lines={product: 9})
-    async with catalog.db.transaction() as session:
-        rows = (
-            await session.execute(sa.select(outbox.c.type, outbox.c.envelope).order_by("position"))
-        ).all()
-    types = [row.type for row in rows]
-    assert types == [
-        events.PRODUCT_CREATED,
-        events.STOCK_CHANGED,
-        events.STOCK_RESERVED,
-        events.STOCK_CHANGED,
-        events.STOCK_COMMITTED,
-        events.STOCK_RESERVATION_REJECTED,
-    ]
-    reserved = rows[2].envelope
-    assert reserved["source"] == "catalog"
-    assert reserved["data"] == {
-        "orderId": "e-1",
-        "lines": [{"productId": str(product), "quantity": 2}],
+async def test_lines_of_one_product_are_merged_before_the_bound(catalog: FakeCatalog) -> None:
+    product = stocked(catalog, 5_000)
+    half = MAX_UNITS_PER_PRODUCT // 2
+    assert (await reserve(catalog, "fits", [(product, half), (product, half)])).lines == {
+        product: 2 * half
     }
-    assert rows[1].envelope["data"] == {"productId": str(product), "available": 3, "reserved": 2}
+    over = await reserve(catalog, "over", [(product, half), (product, half + 1)])
+    assert over.reason == "invalid_order"
+    assert catalog.store.levels[product] == (5_000 - 2 * half, 2 * half)
+
+
+async def test_an_order_has_lines_and_a_bounded_number_of_products(catalog: FakeCatalog) -> None:
+    assert (await reserve(catalog, "empty", [])).reason == "invalid_order"
+    many = [(stocked(catalog, 1), 1) for _ in range(MAX_PRODUCTS_PER_ORDER + 1)]
+    assert (await reserve(catalog, "many", many)).reason == "invalid_order"
+    assert (await reserve(catalog, "most", many[:MAX_PRODUCTS_PER_ORDER])).status == RESERVED
+
+
+async def test_a_decision_is_given_once_per_order(catalog: FakeCatalog) -> None:
+    product = stocked(catalog, 4)
+    first = await reserve(catalog, "o-1", [(product, 3)])
+    assert await reserve(catalog, "o-1", [(product, 3)]) == first
+    assert catalog.store.levels[product] == (1, 3)
+    rejected = await reserve(catalog, "o-2", [(product, 2)])
+    catalog.store.levels[product] = (50, 3)
+    # A redelivered rejection stays a rejection even after stock comes back.
+    assert await reserve(catalog, "o-2", [(product, 2)]) == rejected
+    assert published_types(catalog).count(StockReserved.TYPE) == 1
+    assert published_types(catalog).count(StockRejected.TYPE) == 1
+
+
+async def test_commit_sells_and_release_afterwards_restocks(catalog: FakeCatalog) -> None:
+    product = stocked(catalog, 5)
+    await reserve(catalog, "c-1", [(product, 2)])
+    assert (await commit(catalog, "c-1")) == ReservationState("c-1", COMMITTED, {product: 2})
+    assert catalog.store.levels[product] == (3, 0)
+    assert status(await commit(catalog, "c-1")) == COMMITTED
+    assert catalog.store.levels[product] == (3, 0)
+    assert (await release(catalog, "c-1")) == ReservationState("c-1", RELEASED, {product: 2})
+    assert catalog.store.levels[product] == (5, 0)
+    assert status(await release(catalog, "c-1")) == RELEASED
+    assert catalog.store.levels[product] == (5, 0)
+    assert published_types(catalog).count(StockCommitted.TYPE) == 1
+    assert published_types(catalog).count(StockReleased.TYPE) == 1
+
+
+async def test_release_gives_held_units_back(catalog: FakeCatalog) -> None:
+    product = stocked(catalog, 5)
+    await reserve(catalog, "r-1", [(product, 4)])
+    assert status(await release(catalog, "r-1")) == RELEASED
+    assert catalog.store.levels[product] == (5, 0)
+    released = catalog.uow.of_type(StockReleased)[0]
+    assert released["lines"] == [{"productId": str(product), "quantity": 4}]
+
+
+async def test_what_cannot_be_settled_is_left_as_it_is(catalog: FakeCatalog) -> None:
+    product = stocked(catalog, 1)
+    rejected = await reserve(catalog, "r-2", [(product, 9)])
+    assert await release(catalog, "r-2") == rejected
+    assert await commit(catalog, "r-2") == rejected
+    await reserve(catalog, "r-3", [(product, 1)])
+    await release(catalog, "r-3")
+    # Confirmed after a cancellation released it: the units stay on sale.
+    assert status(await commit(catalog, "r-3")) == RELEASED
+    assert catalog.store.levels[product] == (1, 0)
+    assert await commit(catalog, "unknown") is None
+    assert StockCommitted.TYPE not in published_types(catalog)
+
+
+async def test_an_order_ended_before_its_reservation_never_holds_stock(
+    catalog: FakeCatalog,
+) -> None:
+    product = stocked(catalog, 5)
+    assert await release(catalog, "late-1") is None
+    late = await reserve(catalog, "late-1", [(product, 2)])
+    assert late.status == RELEASED
+    assert catalog.store.levels[product] == (5, 0)
+    assert catalog.uow.published == []
+
+
+class RacedReservations(FakeReservations):
+    """The first move loses to a concurrent commit of the same order."""
+
+    async def move(
+        self, order_id: str, source: ReservationStatus, target: ReservationStatus
+    ) -> bool:
+        if not getattr(self, "raced", False):
+            self.raced = True
+            state = self.store.reservations[order_id]
+            self.store.reservations[order_id] = ReservationState(order_id, COMMITTED, state.lines)
+            self.store.levels = {
+                pid: (available, reserved - state.lines.get(pid, 0))
+                for pid, (available, reserved) in self.store.levels.items()
+            }
+            return False
+        return await super().move(order_id, source, target)
+
+
+async def test_a_release_that_loses_a_race_to_a_commit_returns_the_sold_units() -> None:
+    catalog = fake_catalog(Store())
+    product = stocked(catalog, 5)
+    await reserve(catalog, "race", [(product, 5)])
+    async with catalog.uow.write() as tx:
+        tx.reservations = RacedReservations(catalog.store)
+        state = await inventory.release(tx=tx, cache=catalog.rt.cache, order_id="race")
+    assert state == ReservationState("race", RELEASED, {product: 5})
+    assert catalog.store.levels[product] == (5, 0)
+
+
+async def test_set_stock_keeps_reservations(catalog: FakeCatalog) -> None:
+    product = stocked(catalog, 5)
+    await reserve(catalog, "k-1", [(product, 2)])
+    await catalog.rt.cache.set(f"product:{product}", b"cached", ttl_seconds=60)
+    stock = await inventory.set_stock(rt=catalog.rt, product_id=product, available=10)
+    assert (stock.available, stock.reserved) == (10, 2)
+    assert catalog.uow.of_type(StockChanged)[-1] == {
+        "productId": str(product),
+        "available": 10,
+        "reserved": 2,
+    }
+    assert await catalog.rt.cache.get(f"product:{product}") is None
+    await release(catalog, "k-1")
+    assert catalog.store.levels[product] == (12, 0)
+
+
+E = TypeVar("E", bound=OrderEvent)
+
+
+def order(kind: type[E], order_id: uuid.UUID, items: list[tuple[uuid.UUID, int]]) -> Received[E]:
+    data = kind(
+        order_id=order_id,
+        user_id=uuid.uuid4(),
+        status=OrderStatus.PENDING,
+        total=0,
+        currency="EUR",
+        payment_status=PaymentStatus.PENDING,
+        items=[
+            OrderItem(product_id=pid, sku="S", name="Thing", quantity=qty, unit_price=100)
+            for pid, qty in items
+        ],
+    )
+    return Received(Event.of(data), data)
+
+
+async def test_the_handlers_drive_the_saga(catalog: FakeCatalog) -> None:
+    product = stocked(catalog, 5)
+    order_id = uuid.uuid4()
+    levels = []
+    async with catalog.uow.write() as tx:
+        placed = order(OrderPlaced, order_id, [(product, 1), (product, 1)])
+        await handlers.on_order_placed(placed, tx, catalog.rt)
+    levels.append(catalog.store.levels[product])
+    async with catalog.uow.write() as tx:
+        await handlers.on_order_confirmed(order(OrderConfirmed, order_id, []), tx, catalog.rt)
+    levels.append(catalog.store.levels[product])
+    async with catalog.uow.write() as tx:
+        await handlers.on_order_ended(order(OrderCancelled, order_id, []), tx, catalog.rt)
+    levels.append(catalog.store.levels[product])
+    assert levels == [(3, 2), (3, 0), (5, 0)]
+    assert catalog.store.reservations[str(order_id)].status == RELEASED
+    assert published_types(catalog)[-2:] == [StockChanged.TYPE, StockReleased.TYPE]

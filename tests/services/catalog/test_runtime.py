@@ -7,8 +7,8 @@ from panthera.kernel.cache import MemoryCache, RedisCache
 from panthera.kernel.service import ServiceHost
 from panthera.kernel.settings import Settings
 from panthera.services import catalog
+from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.search import PostgresSearch, SqliteSearch, words
-from panthera.services.catalog.service import CatalogRuntime
 from tests.kernel.test_cache import REDIS_URL
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from panthera.app import create_platform
 from panthera.cli import cli
 from panthera.kernel.settings import Settings
-from panthera.services.notifications.models import Notification
+from panthera.services.notifications.models import NotificationRow
 from tests.conftest import eventually, fast_service_settings, sign_up
 
 
@@ -24,8 +24,8 @@ async def _statuses(settings: Settings, *, then_sign_up: bool) -> list[str]:
         host = platform.hosts["notifications"]
 
         async def rows() -> list[str]:
-            async with host.db.transaction() as session:
-                return list(await session.scalars(sa.select(Notification.status)))
+            async with host.uow.read() as tx:
+                return list(await tx.session.scalars(sa.select(NotificationRow.status)))
 
         if then_sign_up:
             transport = httpx.ASGITransport(app=platform.app)
@@ -33,8 +33,8 @@ async def _statuses(settings: Settings, *, then_sign_up: bool) -> list[str]:
                 await sign_up(client, "erin")
             await eventually(lambda: _all_sent(rows))
             # The bug: the welcome was lost after its event was handled.
-            async with host.db.transaction() as session:
-                await session.execute(sa.delete(Notification))
+            async with host.uow.write() as tx:
+                await tx.session.execute(sa.delete(NotificationRow))
             return []
         sent: list[str] = await eventually(lambda: _all_sent(rows))
         return sent

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,21 @@ import httpx
 import pytest
 
 from panthera.app import Platform, create_platform
+from panthera.contracts.orders import (
+    OrderCancelled,
+    OrderConfirmed,
+    OrderEvent,
+    OrderItem,
+    OrderReason,
+    OrderRejected,
+    OrderShipped,
+    OrderStatus,
+    PaymentStatus,
+)
 from panthera.kernel.events import Event
 from panthera.kernel.service import ServiceSettings
 from panthera.kernel.settings import Settings
-from panthera.services.notifications.models import Notification, Recipient
+from panthera.services.notifications.models import NotificationRow, Recipient
 from panthera.services.notifications.rendering import money
 from panthera.services.notifications.settings import NotificationsSettings
 from tests.conftest import Account, eventually, fast_service_settings, sign_up
@@ -38,32 +48,27 @@ def service_settings(smtp: tuple[str, Sink]) -> dict[str, ServiceSettings]:
     return options
 
 
-def order_event(user_id: str, type: str, **data: Any) -> Event:
-    order_id = str(uuid.uuid4())
-    return Event(
-        id=uuid.uuid4(),
-        type=type,
-        occurredAt=datetime.now(UTC),
-        source="orders",
-        subject=order_id,
-        data={
-            "orderId": order_id,
-            "userId": user_id,
-            "status": type.rsplit(".", 1)[1],
-            "reason": None,
-            "total": 2599,
-            "currency": "EUR",
-            "items": [
-                {
-                    "productId": str(uuid.uuid4()),
-                    "name": "Desk lamp",
-                    "quantity": 2,
-                    "unitPrice": 1000,
-                },
-                {"productId": str(uuid.uuid4()), "name": "Bulb", "quantity": 1, "unitPrice": 599},
+LAMP, BULB = uuid.uuid4(), uuid.uuid4()
+
+
+def order_event(user_id: str, contract: type[OrderEvent], **fields: Any) -> Event:
+    """An order event as the orders service publishes it."""
+    return Event.of(
+        contract(
+            order_id=uuid.uuid4(),
+            user_id=uuid.UUID(user_id),
+            status=OrderStatus(contract.TYPE.rsplit(".", 1)[1]),
+            total=2599,
+            currency="EUR",
+            payment_status=PaymentStatus.CAPTURED,
+            items=[
+                OrderItem(
+                    product_id=LAMP, sku="LAMP", name="Desk lamp", quantity=2, unit_price=1000
+                ),
+                OrderItem(product_id=BULB, sku="BULB", name="Bulb", quantity=1, unit_price=599),
             ],
-            **data,
-        },
+            **fields,
+        )
     )
 
 
@@ -86,25 +91,41 @@ async def test_welcome_goes_to_a_real_smtp_server(
 
 
 @pytest.mark.parametrize(
-    ("type", "template", "extra", "expect", "sms"),
+    ("contract", "template", "extra", "expect", "sms"),
     [
-        ("orders.order.confirmed", "order_confirmed", {}, "25.99 EUR", True),
+        (OrderConfirmed, "order_confirmed", {}, "25.99 EUR", True),
         (
-            "orders.order.rejected",
+            OrderRejected,
             "order_rejected",
-            {"reason": "payment_declined"},
-            "the payment was declined",
+            {
+                "reason": OrderReason.OUT_OF_STOCK,
+                "reason_text": "Sorry, Desk lamp is out of stock",
+            },
+            "could not place your order",
             True,
         ),
-        ("orders.order.cancelled", "order_cancelled", {}, "refunded", False),
-        ("orders.order.shipped", "order_shipped", {}, "has shipped", True),
+        (
+            OrderRejected,
+            "order_rejected",
+            {"reason": OrderReason.PAYMENT_DECLINED},
+            "The payment was declined.",
+            True,
+        ),
+        (
+            OrderCancelled,
+            "order_cancelled",
+            {"reason": OrderReason.CANCELLED_BY_CUSTOMER},
+            "refunded",
+            False,
+        ),
+        (OrderShipped, "order_shipped", {}, "has shipped", True),
     ],
 )
 async def test_order_events_send_their_messages(
     client: httpx.AsyncClient,
     platform: Platform,
     smtp: tuple[str, Sink],
-    type: str,
+    contract: type[OrderEvent],
     template: str,
     extra: dict[str, Any],
     expect: str,
@@ -112,7 +133,7 @@ async def test_order_events_send_their_messages(
 ) -> None:
     bob = await sign_up(client, "bob", firstName="Bob", phone="+15551234567")
     await eventually(lambda: all_sent(client, bob, 1))
-    event = order_event(bob.id, type, **extra)
+    event = order_event(bob.id, contract, **extra)
     host = platform.hosts["notifications"]
     await host.bus.publish(event)
     # A redelivery of the same event changes nothing.
@@ -126,6 +147,12 @@ async def test_order_events_send_their_messages(
     assert email["template"] == template
     assert expect in email["body"]
     assert "Desk lamp" in email["body"]
+    if "reason_text" in extra:
+        assert "Sorry, Desk lamp is out of stock." in email["body"]
+    # People read sentences: never a reason code, never a product id.
+    for notification in mine:
+        for leak in ("_", str(LAMP), str(BULB)):
+            assert leak not in notification["body"]
     if sms:
         text = next(n for n in mine if n["channel"] == "sms")
         assert text["to"] == "+15551234567"
@@ -139,7 +166,7 @@ async def test_order_events_send_their_messages(
 async def test_an_order_event_for_an_unknown_user_is_retried_then_dead_lettered(
     client: httpx.AsyncClient, platform: Platform
 ) -> None:
-    early = order_event(str(uuid.uuid4()), "orders.order.shipped")
+    early = order_event(str(uuid.uuid4()), OrderShipped)
     host = platform.hosts["notifications"]
     # No users.user.registered ever came: retried max_deliver times, then dead-lettered.
     await host.bus.publish(early)
@@ -148,8 +175,9 @@ async def test_an_order_event_for_an_unknown_user_is_retried_then_dead_lettered(
 
 
 async def recipient(platform: Platform, user_id: str) -> Recipient | None:
-    async with platform.hosts["notifications"].db.transaction() as session:
-        return await session.get(Recipient, uuid.UUID(user_id))
+    async with platform.hosts["notifications"].uow.read() as tx:
+        found: Recipient | None = await tx.recipients.get(uuid.UUID(user_id))
+        return found
 
 
 async def test_contact_details_follow_user_events(
@@ -168,7 +196,7 @@ async def test_contact_details_follow_user_events(
 
     await eventually(updated)
     bus = platform.hosts["notifications"].bus
-    await bus.publish(order_event(carol.id, "orders.order.confirmed"))
+    await bus.publish(order_event(carol.id, OrderConfirmed))
     items = await eventually(lambda: all_sent(client, carol, 2))
     [confirmed] = [n for n in items if n["template"] == "order_confirmed"]
     assert confirmed["to"] == "carol@new.example"
@@ -181,7 +209,7 @@ async def test_contact_details_follow_user_events(
 
     await eventually(erased)
     # A late order event for a deleted user is handled and sends nothing.
-    late = order_event(carol.id, "orders.order.shipped")
+    late = order_event(carol.id, OrderShipped)
     await bus.publish(late)
     assert await all_sent(client, carol, 2)
     assert not getattr(bus, "dead_letters", [])
@@ -214,8 +242,8 @@ class TestRetries:
         assert notification["attempts"] == 3
         assert notification["sentAt"] is None
         host = platform.hosts["notifications"]
-        async with host.db.transaction() as session:
-            row = await session.get(Notification, uuid.UUID(notification["id"]))
+        async with host.uow.read() as tx:
+            row = await tx.session.get(NotificationRow, uuid.UUID(notification["id"]))
             assert row is not None
             assert row.last_error and "Connect" in row.last_error
 

@@ -15,7 +15,7 @@ from panthera.kernel.settings import Settings
 from panthera.services import catalog
 from panthera.services.orders.settings import OrdersSettings
 from tests.conftest import GENEROUS_GATEWAY, Account, eventually, fast_service_settings
-from tests.services.orders.test_saga import make_product, order_body, place
+from tests.services.orders.test_api import make_product, order_body, place
 
 
 @pytest.fixture
@@ -55,5 +55,6 @@ async def test_an_unanswered_order_is_rejected_in_time(
         return body if body["status"] == "rejected" else None
 
     decided = await eventually(rejected, timeout=10)
-    assert decided["reason"] == "timed out waiting for stock"
+    assert decided["reason"] == "expired"
+    assert decided["reasonText"] == "The order was not completed in time"
     assert decided["payment"] == {"status": "voided", "reference": None}

@@ -1,310 +1,237 @@
-"""Checkout end to end through the embedded gateway: the saga, payments, the lifecycle.
-
-Runs on SQLite and on PostgreSQL; each step checks the order, the stock and the
-notifications a customer would see.
-"""
+"""The saga's steps on an in-memory unit of work: stock answers, payments, expiry."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 
-from panthera.app import Platform
-from tests.conftest import Account, assert_problem, eventually, sign_up
-
-ADDRESS = {
-    "name": "Alice Liddell",
-    "line1": "1 Rabbit Hole",
-    "city": "Oxford",
-    "postalCode": "OX1 1AA",
-    "country": "GB",
-}
-
-
-async def make_product(
-    client: httpx.AsyncClient,
-    admin: Account,
-    *,
-    stock: int,
-    price: int = 1999,
-    currency: str = "EUR",
-) -> str:
-    response = await client.post(
-        "/v1/products",
-        headers=admin.headers,
-        json={
-            "sku": f"SKU-{uuid.uuid4().hex[:8]}",
-            "name": "Trail running shoe",
-            "description": "A light shoe for rough paths.",
-            "price": price,
-            "currency": currency,
-            "stock": stock,
-        },
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+from panthera.contracts import EventContract
+from panthera.contracts.catalog import StockRejected, StockRejectionReason, StockReserved
+from panthera.contracts.orders import OrderConfirmed, OrderReason, OrderRejected
+from panthera.kernel.auth.principals import Principal
+from panthera.kernel.database import utcnow
+from panthera.kernel.events import Event, Received
+from panthera.services.orders import saga, service
+from panthera.services.orders.catalog import Product
+from panthera.services.orders.handlers import HANDLERS
+from panthera.services.orders.models import Order
+from panthera.services.orders.payments import ChargeResult
+from tests.services.orders.fakes import (
+    SHOE,
+    SOCKS,
+    FakeOrders,
+    FakePayments,
+    an_order,
+    fake_uow,
+    runtime,
+)
 
 
-def order_body(
-    product_id: str,
-    quantity: int = 1,
-    token: str = "tok_visa",
-) -> dict[str, Any]:
-    return {
-        "items": [{"productId": product_id, "quantity": quantity}],
-        "shippingAddress": dict(ADDRESS),
-        "payment": {"token": token},
-    }
+@pytest.fixture
+def orders() -> FakeOrders:
+    return FakeOrders()
 
 
-async def place(
-    client: httpx.AsyncClient, who: Account, body: dict[str, Any], key: str | None = None
-) -> httpx.Response:
-    headers = dict(who.headers)
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    return await client.post("/v1/orders", json=body, headers=headers)
+async def test_reserved_stock_makes_the_payment_due_once_committed(orders: FakeOrders) -> None:
+    uow, due = fake_uow(orders), asyncio.Event()
+    order = orders.put(an_order())
+    async with uow.write() as tx:
+        await saga.stock_reserved(tx=tx, order_id=order.id, payments_due=due)
+        assert not due.is_set()  # the worker must not look before the commit
+    assert due.is_set()
+    stored = orders.rows[order.id]
+    assert stored.state.payment == "processing" and stored.payment_token == "tok_visa"
+    assert not uow.published
 
 
-async def settled(client: httpx.AsyncClient, who: Account, order_id: str) -> dict[str, Any]:
-    """The order once the saga has decided it (confirmed or rejected)."""
-
-    async def decided() -> dict[str, Any] | None:
-        order: dict[str, Any] = (
-            await client.get(f"/v1/orders/{order_id}", headers=who.headers)
-        ).json()
-        return order if order["status"] != "pending" else None
-
-    # Many orders are awaited at once in some tests: poll gently, and allow for a busy CI.
-    result: dict[str, Any] = await eventually(decided, timeout=60, interval=0.2)
-    return result
-
-
-async def stock(client: httpx.AsyncClient, product_id: str) -> tuple[int, int]:
-    body = (await client.get(f"/v1/products/{product_id}/stock")).json()
-    return body["available"], body["reserved"]
-
-
-async def templates(client: httpx.AsyncClient, who: Account) -> list[str]:
-    found = (
-        await client.get("/v1/notifications", params={"limit": 100}, headers=who.headers)
-    ).json()
-    return sorted(n["template"] for n in found["notifications"])
-
-
-async def test_buy_confirm_ship_deliver(
-    client: httpx.AsyncClient, admin: Account, alice: Account
-) -> None:
-    product = await make_product(client, admin, stock=5)
-    created = await place(client, alice, order_body(product, quantity=2))
-    assert created.status_code == 201, created.text
-    order = created.json()
-    assert order["status"] == "pending"
-    assert order["total"] == 2 * 1999 and order["currency"] == "EUR"
-    assert order["items"][0]["unitPrice"] == 1999 and order["items"][0]["sku"].startswith("SKU-")
-    assert "tok_visa" not in created.text
-
-    confirmed = await settled(client, alice, order["id"])
-    assert confirmed["status"] == "confirmed", confirmed
-    assert confirmed["payment"]["status"] == "captured"
-    assert confirmed["payment"]["reference"].startswith("ch_")
-    assert await eventually(lambda: _stock_is(client, product, (3, 0)))
-
-    shipped = await client.post(f"/v1/orders/{order['id']}/ship", headers=admin.headers)
-    assert shipped.json()["status"] == "shipped"
-    delivered = await client.post(f"/v1/orders/{order['id']}/deliver", headers=admin.headers)
-    assert delivered.json()["status"] == "delivered"
-    assert await eventually(
-        lambda: _has_templates(client, alice, {"order_confirmed", "order_shipped"})
-    )
-
-
-async def _stock_is(client: httpx.AsyncClient, product: str, expected: tuple[int, int]) -> bool:
-    return await stock(client, product) == expected
-
-
-async def _has_templates(client: httpx.AsyncClient, who: Account, wanted: set[str]) -> bool:
-    return wanted <= set(await templates(client, who))
-
-
-async def test_declined_payment_rejects_and_releases_stock(
-    client: httpx.AsyncClient, admin: Account, alice: Account
-) -> None:
-    product = await make_product(client, admin, stock=5)
-    order = (await place(client, alice, order_body(product, 2, "tok_chargeDeclined"))).json()
-    rejected = await settled(client, alice, order["id"])
-    assert rejected["status"] == "rejected"
-    assert "payment declined" in rejected["reason"]
-    assert rejected["payment"]["status"] == "declined"
-    assert await eventually(lambda: _stock_is(client, product, (5, 0)))
-    assert await eventually(lambda: _has_templates(client, alice, {"order_rejected"}))
-
-
-async def test_out_of_stock_is_rejected_with_the_reason(
-    client: httpx.AsyncClient, admin: Account, alice: Account
-) -> None:
-    product = await make_product(client, admin, stock=1)
-    order = (await place(client, alice, order_body(product, quantity=2))).json()
-    rejected = await settled(client, alice, order["id"])
-    assert rejected["status"] == "rejected"
-    assert "stock" in rejected["reason"]
-    assert rejected["payment"]["status"] == "voided"
-    assert await stock(client, product) == (1, 0)
-
-
-async def test_cancel_a_confirmed_order_refunds_and_restocks(
-    client: httpx.AsyncClient, admin: Account, alice: Account, platform: Platform
-) -> None:
-    product = await make_product(client, admin, stock=3)
-    order = (await place(client, alice, order_body(product, quantity=3))).json()
-    assert (await settled(client, alice, order["id"]))["status"] == "confirmed"
-    cancelled = await client.post(f"/v1/orders/{order['id']}/cancel", headers=alice.headers)
-    assert cancelled.status_code == 200, cancelled.text
-    assert cancelled.json()["status"] == "cancelled"
-
-    async def refunded() -> bool:
-        body = (await client.get(f"/v1/orders/{order['id']}", headers=alice.headers)).json()
-        return bool(body["payment"]["status"] == "refunded")
-
-    assert await eventually(refunded)
-    assert await eventually(lambda: _stock_is(client, product, (3, 0)))
-    again = await client.post(f"/v1/orders/{order['id']}/cancel", headers=alice.headers)
-    assert assert_problem(again, 409)["currentStatus"] == "cancelled"
-    assert await eventually(lambda: _has_templates(client, alice, {"order_cancelled"}))
-
-
-async def test_lifecycle_rules(
-    client: httpx.AsyncClient, admin: Account, alice: Account, bob: Account
-) -> None:
-    product = await make_product(client, admin, stock=5)
-    order = (await place(client, alice, order_body(product))).json()
-    path = f"/v1/orders/{order['id']}"
-    assert_problem(await client.post(f"{path}/ship", headers=alice.headers), 403)
-    assert_problem(await client.get(path, headers=bob.headers), 404)
-    assert_problem(await client.post(f"{path}/cancel", headers=bob.headers), 404)
-    await settled(client, alice, order["id"])
-    assert_problem(await client.post(f"{path}/deliver", headers=admin.headers), 409)
-    await client.post(f"{path}/ship", headers=admin.headers)
-    body = assert_problem(await client.post(f"{path}/cancel", headers=alice.headers), 409)
-    assert body["currentStatus"] == "shipped"
-    assert_problem(await client.get(f"/v1/orders/{uuid.uuid4()}", headers=admin.headers), 404)
-
-
-async def test_cancel_racing_ship_has_one_winner(
-    client: httpx.AsyncClient, admin: Account, alice: Account
-) -> None:
-    product = await make_product(client, admin, stock=5)
-    order = (await place(client, alice, order_body(product))).json()
-    await settled(client, alice, order["id"])
-    path = f"/v1/orders/{order['id']}"
-    answers = await asyncio.gather(
-        client.post(f"{path}/cancel", headers=alice.headers),
-        client.post(f"{path}/ship", headers=admin.headers),
-        client.post(f"{path}/cancel", headers=admin.headers),
-    )
-    assert sorted(r.status_code for r in answers) == [200, 409, 409]
-
-
-async def test_listing_is_per_customer_and_admin_filters_by_status(
-    client: httpx.AsyncClient, admin: Account, alice: Account, bob: Account
-) -> None:
-    product = await make_product(client, admin, stock=10)
-    mine = [(await place(client, alice, order_body(product))).json()["id"] for _ in range(3)]
-    theirs = (await place(client, bob, order_body(product, token="tok_chargeDeclined"))).json()
-    for order_id in mine:
-        await settled(client, alice, order_id)
-    await settled(client, bob, theirs["id"])
-    listed = (await client.get("/v1/orders", headers=alice.headers)).json()
-    assert listed["total"] == 3 and {o["id"] for o in listed["orders"]} == set(mine)
-    everyone = (await client.get("/v1/orders", headers=admin.headers)).json()
-    assert everyone["total"] == 4
-    rejected = (
-        await client.get("/v1/orders", params={"status": "rejected"}, headers=admin.headers)
-    ).json()
-    assert [o["id"] for o in rejected["orders"]] == [theirs["id"]]
-    assert_problem(
-        await client.get("/v1/orders", params={"status": "lost"}, headers=admin.headers), 400
-    )
+async def test_a_late_reservation_of_a_cancelled_order_changes_nothing(orders: FakeOrders) -> None:
+    uow, due = fake_uow(orders), asyncio.Event()
+    order = orders.put(an_order(status="cancelled", payment="voided"))
+    async with uow.write() as tx:
+        await saga.stock_reserved(tx=tx, order_id=order.id, payments_due=due)
+        await saga.stock_reserved(tx=tx, order_id=uuid.uuid4(), payments_due=due)
+    assert orders.rows[order.id].state.payment == "voided" and not due.is_set()
 
 
 @pytest.mark.parametrize(
-    "mutate",
+    ("reason", "at_fault", "text"),
     [
-        lambda b: b.update(items=[]),
-        lambda b: b["items"][0].update(quantity=0),
-        lambda b: b["items"][0].update(quantity=-1),
-        lambda b: b["items"][0].update(productId="not-a-uuid"),
-        lambda b: b["items"][0].update(productId=str(uuid.uuid4())),
-        lambda b: b["items"][0].update(unitPrice=1),
-        lambda b: b["shippingAddress"].update(country="France"),
-        lambda b: b.pop("payment"),
-        lambda b: b.update(total=1),
+        (OrderReason.OUT_OF_STOCK, [SHOE], "Sorry, Trail running shoe is out of stock"),
+        (
+            OrderReason.OUT_OF_STOCK,
+            [SOCKS, SHOE],
+            "Sorry, Trail running shoe and Wool socks are out of stock",
+        ),
+        (OrderReason.OUT_OF_STOCK, [], "Sorry, an item of your order is out of stock"),
+        (OrderReason.UNKNOWN_PRODUCT, [SOCKS], "Sorry, Wool socks is no longer sold"),
+        (OrderReason.INVALID_ORDER, [], "Sorry, this order could not be accepted"),
     ],
 )
-async def test_bad_orders_are_400_and_write_nothing(
-    client: httpx.AsyncClient,
-    admin: Account,
-    alice: Account,
-    mutate: Callable[[dict[str, Any]], None],
+async def test_a_stock_rejection_names_the_products_by_the_orders_own_lines(
+    orders: FakeOrders, reason: OrderReason, at_fault: list[Product], text: str
 ) -> None:
-    product = await make_product(client, admin, stock=5)
-    body = order_body(product)
-    mutate(body)
-    assert_problem(await place(client, alice, body), 400)
-    assert (await client.get("/v1/orders", headers=alice.headers)).json()["total"] == 0
+    uow = fake_uow(orders)
+    order = orders.put(an_order(products=(SHOE, SOCKS)))
+    ids = [product.product_id for product in at_fault]
+    async with uow.write() as tx:
+        await saga.stock_rejected(tx=tx, order_id=order.id, reason=reason, product_ids=ids)
+    stored = orders.rows[order.id]
+    assert stored.state.status == "rejected" and stored.state.payment == "voided"
+    assert stored.payment_token is None
+    assert (stored.reason, stored.reason_text) == (reason.value, text)
+    [event] = uow.of_type(OrderRejected)
+    assert (event["reason"], event["reasonText"]) == (reason.value, text)
 
 
-async def test_anonymous_cannot_order(client: httpx.AsyncClient) -> None:
-    assert_problem(await client.post("/v1/orders", json={}), 401)
+async def test_the_handlers_read_the_catalogs_contracts(orders: FakeOrders) -> None:
+    rt = runtime(orders)
+    reserved, rejected = orders.put(an_order()), orders.put(an_order())
+
+    def received(contract: EventContract) -> Received[Any]:
+        return Received(Event.of(contract), contract)
+
+    async with rt.uow.write() as tx:
+        await HANDLERS[StockReserved](received(StockReserved(order_id=str(reserved.id))), tx, rt)
+        await HANDLERS[StockRejected](
+            received(
+                StockRejected(
+                    order_id=str(rejected.id),
+                    reason=StockRejectionReason.UNKNOWN_PRODUCT,
+                    product_ids=[SHOE.product_id],
+                )
+            ),
+            tx,
+            rt,
+        )
+        # A reservation for an id that cannot be an order of ours is no error.
+        await HANDLERS[StockReserved](received(StockReserved(order_id="not-an-order")), tx, rt)
+    assert orders.rows[reserved.id].state.payment == "processing" and rt.payments_due.is_set()
+    assert orders.rows[rejected.id].reason == "unknown_product"
+    assert orders.rows[rejected.id].reason_text == "Sorry, Trail running shoe is no longer sold"
 
 
-async def test_idempotency_key(client: httpx.AsyncClient, admin: Account, alice: Account) -> None:
-    product = await make_product(client, admin, stock=5)
-    first = await place(client, alice, order_body(product), key="checkout-1")
-    again = await place(client, alice, order_body(product), key="checkout-1")
-    assert first.status_code == again.status_code == 201, (first.text, again.text)
-    assert first.json()["id"] == again.json()["id"]
-    other = await place(client, alice, order_body(product, quantity=2), key="checkout-1")
-    assert_problem(other, 409)
-    # Keys belong to their customer: another one may use the same key.
-    bob = await sign_up(client, "bobby")
-    assert (await place(client, bob, order_body(product), key="checkout-1")).status_code == 201
+async def _pay(orders: FakeOrders, payments: FakePayments, due: asyncio.Event) -> int:
+    return await saga.process_payments(uow=fake_uow(orders), payments=payments, payments_due=due)
 
 
-async def test_one_key_sent_twenty_times_at_once_makes_one_order_and_one_charge(
-    client: httpx.AsyncClient, admin: Account, alice: Account, platform: Platform
+async def test_a_captured_charge_confirms_the_order(orders: FakeOrders) -> None:
+    payments, due = FakePayments(), asyncio.Event()
+    order = orders.put(an_order(payment="processing"))
+    uow = fake_uow(orders)
+    assert await saga.process_payments(uow=uow, payments=payments, payments_due=due) == 1
+    assert payments.tokens == {str(order.id): "tok_visa"}  # keyed by the order id
+    stored = orders.rows[order.id]
+    assert stored.state.status == "confirmed" and stored.state.payment == "captured"
+    assert stored.payment_reference == payments.charges[str(order.id)].reference
+    assert stored.payment_token is None and stored.reason is None
+    [event] = uow.of_type(OrderConfirmed)
+    assert event["paymentStatus"] == "captured"
+    assert await _pay(orders, payments, due) == 0  # nothing left to do
+
+
+@pytest.mark.parametrize(
+    ("token", "text"),
+    [
+        ("tok_chargeDeclined", "Your card was declined"),
+        ("tok_chargeDeclinedInsufficientFunds", "Your card was declined for insufficient funds"),
+        ("tok_nonsense", "Your card was declined"),
+    ],
+)
+async def test_a_declined_charge_rejects_the_order(
+    orders: FakeOrders, token: str, text: str
 ) -> None:
-    product = await make_product(client, admin, stock=50)
-    answers = await asyncio.gather(
-        *(place(client, alice, order_body(product), key="same-click") for _ in range(20))
+    order = an_order(payment="processing")
+    order.payment_token = token
+    orders.put(order)
+    uow = fake_uow(orders)
+    await saga.process_payments(uow=uow, payments=FakePayments(), payments_due=asyncio.Event())
+    stored = orders.rows[order.id]
+    assert stored.state.status == "rejected" and stored.state.payment == "declined"
+    assert (stored.reason, stored.reason_text) == ("payment_declined", text)
+    [event] = uow.of_type(OrderRejected)
+    assert event["reason"] == "payment_declined" and event["reasonText"] == text
+
+
+async def test_two_workers_settling_one_charge_confirm_once_and_refund_nothing(
+    orders: FakeOrders,
+) -> None:
+    # Two replicas read the same due order; the provider answers both with one charge.
+    uow, due = fake_uow(orders), asyncio.Event()
+    order = orders.put(an_order(payment="processing"))
+    charge = ChargeResult("captured", "ch_once")
+    for _ in range(2):
+        await saga.settle_charge(uow=uow, order_id=order.id, result=charge, payments_due=due)
+    stored = orders.rows[order.id]
+    assert stored.state.status == "confirmed" and stored.payment_reference == "ch_once"
+    assert len(uow.of_type(OrderConfirmed)) == 1 and not due.is_set()
+
+
+async def test_a_charge_landing_after_a_cancel_is_refunded_durably(orders: FakeOrders) -> None:
+    payments, due = FakePayments(), asyncio.Event()
+    order = orders.put(an_order(payment="processing"))
+    uow = fake_uow(orders)
+    owner = Principal(user_id=order.user_id, role="customer")
+    # The worker charges; meanwhile the customer cancels.
+    result = await payments.charge(
+        idempotency_key=str(order.id), amount=order.total, currency="EUR", token="tok_visa"
     )
-    assert {r.status_code for r in answers} == {201}
-    ids = {r.json()["id"] for r in answers}
-    assert len(ids) == 1
-    [order_id] = ids
-    assert (await settled(client, alice, order_id))["status"] == "confirmed"
-    payments = platform.hosts["orders"].runtime.payments
-    assert await payments.charges_for(order_id) == 1
-    assert (await client.get("/v1/orders", headers=alice.headers)).json()["total"] == 1
-    assert await eventually(lambda: _stock_is(client, product, (49, 0)))
+    await service.cancel(uow=uow, order_id=order.id, actor=owner, payments_due=due)
+    assert orders.rows[order.id].state.payment == "voided" and not due.is_set()
+    await saga.settle_charge(uow=uow, order_id=order.id, result=result, payments_due=due)
+    stored = orders.rows[order.id]
+    assert stored.state.status == "cancelled" and stored.state.payment == "refund_pending"
+    assert stored.payment_reference == result.reference and due.is_set()
+    assert not uow.of_type(OrderConfirmed)
+    # The payment worker then gives the money back.
+    assert await _pay(orders, payments, due) == 1
+    assert payments.refunds == [result.reference]
+    assert orders.rows[order.id].state.payment == "refunded"
+    assert orders.rows[order.id].reason == "cancelled_by_customer"  # the reason stays
 
 
-async def test_hundred_customers_race_for_ten_units(
-    client: httpx.AsyncClient, admin: Account
-) -> None:
-    product = await make_product(client, admin, stock=10)
-    shoppers = [await sign_up(client, f"racer{i:03d}") for i in range(100)]
-    placed = await asyncio.gather(*(place(client, s, order_body(product)) for s in shoppers))
-    assert all(r.status_code == 201 for r in placed)
-    outcomes = await asyncio.gather(
-        *(settled(client, s, r.json()["id"]) for s, r in zip(shoppers, placed, strict=True))
+async def test_a_declined_charge_after_a_cancel_changes_nothing(orders: FakeOrders) -> None:
+    uow, due = fake_uow(orders), asyncio.Event()
+    order = orders.put(an_order(status="cancelled", payment="voided"))
+    declined = ChargeResult("declined", "ch_no", "card_declined")
+    await saga.settle_charge(uow=uow, order_id=order.id, result=declined, payments_due=due)
+    stored = orders.rows[order.id]
+    assert stored.state.payment == "voided" and stored.payment_reference is None
+    assert not uow.published and not due.is_set()
+
+
+async def test_a_cancelled_confirmed_order_is_refunded(orders: FakeOrders) -> None:
+    payments = FakePayments()
+    order = orders.put(
+        an_order(status="cancelled", payment="refund_pending", payment_reference="ch_9")
     )
-    statuses = [o["status"] for o in outcomes]
-    assert statuses.count("confirmed") == 10
-    assert statuses.count("rejected") == 90
-    assert await eventually(lambda: _stock_is(client, product, (0, 0)))
+    assert await _pay(orders, payments, asyncio.Event()) == 1
+    assert payments.refunds == ["ch_9"]
+    assert orders.rows[order.id].state.payment == "refunded"
+    assert await _pay(orders, payments, asyncio.Event()) == 0
+
+
+async def test_expiry_rejects_only_orders_that_never_heard_about_their_stock(
+    orders: FakeOrders,
+) -> None:
+    uow = fake_uow(orders)
+    old = utcnow() - timedelta(minutes=5)
+    stale = orders.put(an_order(created_at=old))
+    paying = orders.put(an_order(payment="processing", created_at=old))
+    recent = orders.put(an_order())
+    assert await saga.expire_pending(uow=uow, after=timedelta(minutes=2)) == 1
+    expired: Order = orders.rows[stale.id]
+    assert expired.state.status == "rejected" and expired.state.payment == "voided"
+    assert (expired.reason, expired.reason_text) == (
+        "expired",
+        "The order was not completed in time",
+    )
+    assert orders.rows[paying.id].status == "pending"  # the charge decides that one
+    assert orders.rows[recent.id].status == "pending"
+    [event] = uow.of_type(OrderRejected)
+    assert event["orderId"] == str(stale.id) and event["reason"] == "expired"
+    assert await saga.expire_pending(uow=uow, after=timedelta(minutes=2)) == 0
+    assert uow.commits == 1  # nothing to expire: no write at all

@@ -65,6 +65,12 @@ class EventBus(Protocol):
         self, *, consumer: str, types: Collection[str], deliver: Deliver
     ) -> Unsubscribe: ...
 
+    async def observe(self, *, types: Collection[str], deliver: Deliver) -> Unsubscribe:
+        """Hear every event of these types published from now on, in every process that
+        observes (no queue group, no inbox, no retry): for in-memory state such as waking
+        the requests waiting for an order's decision. A failure is logged, not retried."""
+        ...
+
     def replay(self, *, types: Collection[str], since: datetime) -> AsyncIterator[Event]:
         """Every stored event of these types since a time, oldest first."""
         ...

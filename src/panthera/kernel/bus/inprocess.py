@@ -45,6 +45,7 @@ class InProcessBus:
     def __init__(self, settings: BusSettings | None = None) -> None:
         self.settings = settings or BusSettings()
         self._subscriptions: list[_Subscription] = []
+        self._observers: list[_Subscription] = []
         self._logs: dict[str, tuple[Database, sa.Table]] = {}
         # The most recent give-ups, for inspection; the log and a counter have them all.
         self.dead_letters: deque[tuple[str, Event, str]] = deque(maxlen=1000)
@@ -62,6 +63,12 @@ class InProcessBus:
         for subscription in list(self._subscriptions):
             if event.type in subscription.types:
                 await self._deliver(subscription, event)
+        for observer in list(self._observers):
+            if event.type in observer.types:
+                try:
+                    await observer.deliver(event)
+                except Exception as exc:
+                    log.warning("observer_failed", event_id=str(event.id), error=repr(exc))
 
     async def _deliver(self, subscription: _Subscription, event: Event) -> None:
         attempts = self.settings.max_deliver
@@ -102,6 +109,16 @@ class InProcessBus:
         async def unsubscribe() -> None:
             if subscription in self._subscriptions:
                 self._subscriptions.remove(subscription)
+
+        return unsubscribe
+
+    async def observe(self, *, types: Collection[str], deliver: Deliver) -> Unsubscribe:
+        observer = _Subscription("observer", frozenset(types), deliver)
+        self._observers.append(observer)
+
+        async def unsubscribe() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
 
         return unsubscribe
 

@@ -211,6 +211,42 @@ class JetStreamBus:
 
         return unsubscribe
 
+    async def observe(self, *, types: Collection[str], deliver: Deliver) -> Unsubscribe:
+        wanted = frozenset(types)
+        subscriptions = []
+
+        async def on_message(msg: Msg) -> None:
+            try:
+                event = Event.model_validate_json(msg.data)
+                if event.type in wanted:
+                    await deliver(event)
+            except Exception as exc:  # an observer is best-effort by definition
+                log.warning("observer_failed", subject=msg.subject, error=repr(exc))
+
+        for event_type in sorted(wanted):
+            stream = await self.ensure_stream(source_of(event_type))
+            # An ephemeral consumer per process: no durable, no queue group, so every
+            # observing process hears every event, from now on, without acks.
+            subscriptions.append(
+                await self.js.subscribe(
+                    self.subject(event_type),
+                    stream=stream,
+                    config=api.ConsumerConfig(
+                        deliver_policy=api.DeliverPolicy.NEW,
+                        ack_policy=api.AckPolicy.NONE,
+                        inactive_threshold=60.0,
+                    ),
+                    cb=on_message,
+                )
+            )
+
+        async def unsubscribe() -> None:
+            for sub in subscriptions:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+        return unsubscribe
+
     def _callback(self, consumer: str, wanted: frozenset[str], deliver: Deliver):  # type: ignore[no-untyped-def]
         # nats-py runs a subscription's callback one message at a time; handling
         # runs in tasks so that a replica works on several events at once, while

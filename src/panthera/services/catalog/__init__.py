@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from panthera.kernel.cache import create_cache
 from panthera.kernel.service import ServiceHost, ServiceSpec
-from panthera.services.catalog import events, search
+from panthera.services.catalog import search
 from panthera.services.catalog.api import router
+from panthera.services.catalog.handlers import HANDLERS
 from panthera.services.catalog.models import inbox, outbox
-from panthera.services.catalog.service import CatalogRuntime
+from panthera.services.catalog.repository import CatalogTx
+from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.settings import CatalogSettings
 
 
-async def build_runtime(host: ServiceHost[Any]) -> CatalogRuntime:
-    """The catalog's collaborators; call once the database is migrated."""
+@asynccontextmanager
+async def catalog_runtime(host: ServiceHost[CatalogRuntime]) -> AsyncIterator[CatalogRuntime]:
+    """The catalog's collaborators, once its database is migrated."""
     settings = host.service_settings
     assert isinstance(settings, CatalogSettings)
     engine: search.SearchEngine
@@ -29,28 +31,16 @@ async def build_runtime(host: ServiceHost[Any]) -> CatalogRuntime:
             async with host.db.engine.connect() as conn:
                 schema = await search.trigram_schema(conn)
         engine = search.PostgresSearch(trigram_schema=schema)
-    return CatalogRuntime(
-        db=host.db,
-        settings=settings,
-        cache=create_cache(
-            settings.redis_url or host.settings.redis_url, prefix=settings.cache_prefix
-        ),
-        outbox=host.outbox,  # type: ignore[arg-type]
-        search=engine,
+    cache = create_cache(
+        settings.redis_url or host.settings.redis_url, prefix=settings.cache_prefix
     )
-
-
-@asynccontextmanager
-async def lifespan(host: ServiceHost[Any]) -> AsyncIterator[None]:
-    runtime = await build_runtime(host)
-    host.runtime = runtime  # what the event handlers receive
     try:
-        yield
+        yield CatalogRuntime(uow=host.uow, settings=settings, cache=cache, search=engine)
     finally:
-        await runtime.cache.close()
+        await cache.close()
 
 
-spec: ServiceSpec[Any] = ServiceSpec(
+spec: ServiceSpec[CatalogRuntime] = ServiceSpec(
     name="catalog",
     title="Catalog Service API",
     description="Products, categories, inventory and search.",
@@ -58,8 +48,9 @@ spec: ServiceSpec[Any] = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     settings_type=CatalogSettings,
     route_prefixes=("/v1/products", "/v1/categories"),
-    lifespan=lifespan,
-    handlers=events.HANDLERS,
+    runtime=catalog_runtime,
+    transaction=CatalogTx,
+    handlers=HANDLERS,
     outbox=outbox,
     inbox=inbox,
     tags=(

@@ -7,12 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
-from panthera.kernel.auth.dependencies import AdminPrincipal
-from panthera.kernel.errors import BadRequest, responses
+from panthera.kernel.auth.dependencies import AdminPrincipal, OptionalPrincipal
+from panthera.kernel.errors import BadRequest, Forbidden, Unauthorized, responses
 from panthera.kernel.pagination import PageParams
+from panthera.kernel.routes import edge
 from panthera.kernel.service import runtime_of
-from panthera.services.catalog import service
+from panthera.services.catalog import categories as category_cases
+from panthera.services.catalog import inventory
+from panthera.services.catalog import products as product_cases
 from panthera.services.catalog.repository import ProductQuery
+from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.schemas import (
     MAX_PRICE,
     Category,
@@ -28,22 +32,27 @@ from panthera.services.catalog.schemas import (
     StockLevel,
     StockUpdate,
 )
-from panthera.services.catalog.service import CatalogRuntime
 
 Runtime = Annotated[CatalogRuntime, Depends(runtime_of)]
 ProductId = Annotated[uuid.UUID, Path(alias="productId", description="ID of the product")]
 CategoryId = Annotated[uuid.UUID, Path(alias="categoryId", description="ID of the category")]
 PriceFilter = Annotated[int | None, Query(ge=0, le=MAX_PRICE, description="Minor units")]
 
+# Anonymous reads may be kept this long by any cache, the edge's included: it bounds
+# how stale a read can be after a change. Answers carry an ETag (If-None-Match: 304).
+PUBLIC_READ = edge(cache_control="public, max-age=5")
+
 router = APIRouter()
 categories = APIRouter(prefix="/categories", tags=["Categories"])
 products = APIRouter(prefix="/products", tags=["Products"])
 
 
-@categories.get("", response_model=CategoryList, summary="List categories")
+@categories.get(
+    "", response_model=CategoryList, summary="List categories", openapi_extra=PUBLIC_READ
+)
 async def list_categories(rt: Runtime, page: PageParams) -> CategoryList:
     """A page of categories by name; `parentId` links each to its parent."""
-    total, found = await service.get_categories(rt=rt, offset=page.offset, limit=page.limit)
+    total, found = await category_cases.get_categories(rt=rt, offset=page.offset, limit=page.limit)
     return CategoryList(
         total=total,
         page=page.page,
@@ -61,18 +70,21 @@ async def list_categories(rt: Runtime, page: PageParams) -> CategoryList:
 )
 async def create_category(rt: Runtime, body: CategoryCreate, _admin: AdminPrincipal) -> Category:
     """Create a category (admin); the slug is derived from the name unless given."""
-    return Category.model_validate(await service.create_category(rt=rt, data=body))
+    return Category.model_validate(await category_cases.create_category(rt=rt, data=body))
 
 
 @categories.get(
     "/{categoryId}",
     response_model=Category,
     summary="Get a category",
+    openapi_extra=PUBLIC_READ,
     responses=responses(400, 404),
 )
 async def get_category(rt: Runtime, category_id: CategoryId) -> Category:
     """One category."""
-    return Category.model_validate(await service.get_category(rt=rt, category_id=category_id))
+    return Category.model_validate(
+        await category_cases.get_category(rt=rt, category_id=category_id)
+    )
 
 
 @categories.put(
@@ -86,7 +98,7 @@ async def update_category(
 ) -> Category:
     """Rename, re-slug or move a category (admin)."""
     return Category.model_validate(
-        await service.update_category(rt=rt, category_id=category_id, data=body)
+        await category_cases.update_category(rt=rt, category_id=category_id, data=body)
     )
 
 
@@ -98,7 +110,7 @@ async def update_category(
 )
 async def delete_category(rt: Runtime, category_id: CategoryId, _admin: AdminPrincipal) -> Response:
     """Delete an unused category (admin): 409 while products or sub-categories use it."""
-    await service.delete_category(rt=rt, category_id=category_id)
+    await category_cases.delete_category(rt=rt, category_id=category_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -106,7 +118,8 @@ async def delete_category(rt: Runtime, category_id: CategoryId, _admin: AdminPri
     "",
     response_model=ProductList,
     summary="Search and list products",
-    responses=responses(400),
+    openapi_extra=PUBLIC_READ,
+    responses=responses(400, 401, 403),
 )
 async def list_products(
     rt: Runtime,
@@ -122,16 +135,32 @@ async def list_products(
     min_price: Annotated[PriceFilter, Query(alias="minPrice")] = None,
     max_price: Annotated[PriceFilter, Query(alias="maxPrice")] = None,
     in_stock: Annotated[bool | None, Query(alias="inStock")] = None,
+    stock_below: Annotated[
+        int | None,
+        Query(
+            alias="stockBelow",
+            ge=1,
+            le=1_000_000,
+            description="Only products with fewer units available than this (admin: low stock)",
+        ),
+    ] = None,
     currency: Annotated[Currency | None, Query()] = None,
     sort: Annotated[
         SortOrder | None,
         Query(
             description="`relevance` (default with `search`), `price`, `-price`, "
-            "`newest` (default otherwise), `name`"
+            "`newest` (default otherwise), `name`, `available` (fewest units first)"
         ),
     ] = None,
+    actor: OptionalPrincipal = None,
 ) -> ProductList:
     """Products matching the search and filters, a page at a time."""
+    if stock_below is not None:
+        # Stock levels of the whole catalog are the shop's business, not its customers'.
+        if actor is None:
+            raise Unauthorized("stockBelow needs an administrator's token")
+        if not actor.is_admin:
+            raise Forbidden("stockBelow is for administrators")
     if min_price is not None and max_price is not None and min_price > max_price:
         raise BadRequest("minPrice must not exceed maxPrice")
     text = search.strip() if search else None
@@ -143,12 +172,13 @@ async def list_products(
         min_price=min_price,
         max_price=max_price,
         in_stock=in_stock,
+        stock_below=stock_below,
         currency=currency,
         sort=sort,
         offset=page.offset,
         limit=page.limit,
     )
-    total, found = await service.get_products(rt=rt, query=query)
+    total, found = await product_cases.get_products(rt=rt, query=query)
     return ProductList(total=total, page=page.page, limit=page.limit, products=found)
 
 
@@ -163,8 +193,8 @@ async def create_product(
     rt: Runtime, body: ProductCreate, _admin: AdminPrincipal, response: Response
 ) -> Product:
     """Add a product with its initial stock (admin)."""
-    product = await service.create_product(rt=rt, data=body)
-    response.headers["ETag"] = service.etag(product.version)
+    product = await product_cases.create_product(rt=rt, data=body)
+    response.headers["ETag"] = product_cases.etag(product.version)
     response.headers["Location"] = f"/v1/products/{product.id}"
     return product
 
@@ -173,12 +203,13 @@ async def create_product(
     "/{productId}",
     response_model=Product,
     summary="Get a product",
+    openapi_extra=PUBLIC_READ,
     responses=responses(400, 404),
 )
 async def get_product(rt: Runtime, product_id: ProductId, response: Response) -> Product:
     """One product, with its version as `ETag` for a later `If-Match`."""
-    product = await service.get_product(rt=rt, product_id=product_id)
-    response.headers["ETag"] = service.etag(product.version)
+    product = await product_cases.get_product(rt=rt, product_id=product_id)
+    response.headers["ETag"] = product_cases.etag(product.version)
     return product
 
 
@@ -206,10 +237,10 @@ async def update_product(
     ] = None,
 ) -> Product:
     """Change the fields sent (admin); with `If-Match`, only if nobody changed it since."""
-    product = await service.update_product(
+    product = await product_cases.update_product(
         rt=rt, product_id=product_id, data=body, if_match=_entity_tags(if_match)
     )
-    response.headers["ETag"] = service.etag(product.version)
+    response.headers["ETag"] = product_cases.etag(product.version)
     return product
 
 
@@ -221,7 +252,7 @@ async def update_product(
 )
 async def delete_product(rt: Runtime, product_id: ProductId, _admin: AdminPrincipal) -> Response:
     """Remove a product and its stock (admin)."""
-    await service.delete_product(rt=rt, product_id=product_id)
+    await product_cases.delete_product(rt=rt, product_id=product_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -229,12 +260,13 @@ async def delete_product(rt: Runtime, product_id: ProductId, _admin: AdminPrinci
     "/{productId}/stock",
     response_model=StockLevel,
     summary="Get a product's stock",
+    openapi_extra=PUBLIC_READ,
     tags=["Inventory"],
     responses=responses(400, 404),
 )
 async def get_stock(rt: Runtime, product_id: ProductId) -> StockLevel:
     """Available and reserved units of a product."""
-    return StockLevel.model_validate(await service.get_stock(rt=rt, product_id=product_id))
+    return StockLevel.model_validate(await inventory.get_stock(rt=rt, product_id=product_id))
 
 
 @products.put(
@@ -248,7 +280,7 @@ async def set_stock(
     rt: Runtime, product_id: ProductId, body: StockUpdate, _admin: AdminPrincipal
 ) -> StockLevel:
     """Set the units available for sale (admin); units reserved by orders are kept."""
-    stock = await service.set_stock(rt=rt, product_id=product_id, available=body.available)
+    stock = await inventory.set_stock(rt=rt, product_id=product_id, available=body.available)
     return StockLevel.model_validate(stock)
 
 

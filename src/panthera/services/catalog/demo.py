@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from panthera.services.catalog import service
+from panthera.services.catalog import categories
+from panthera.services.catalog.products import count_products, import_products
+from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.schemas import CategoryCreate, ProductCreate
-from panthera.services.catalog.service import CatalogRuntime
 
 
 @dataclass(frozen=True)
@@ -211,28 +212,24 @@ COLOURS = ("black", "white", "navy", "olive", "sand", "charcoal", "red", "teal",
 SIZES = ("XS", "S", "M", "L", "XL")
 
 
-def _slug(name: str) -> str:
-    return service.slugify(name)
-
-
 async def ensure_categories(*, rt: CatalogRuntime) -> dict[str, uuid.UUID]:
     """The demo category tree, created where missing; sub-category name -> id."""
-    _, existing = await service.get_categories(rt=rt, offset=0, limit=10_000)
+    _, existing = await categories.get_categories(rt=rt, offset=0, limit=10_000)
     by_slug = {c.slug: c.id for c in existing}
     aisles: dict[str, uuid.UUID] = {}
     for department in DEPARTMENTS:
-        parent = by_slug.get(_slug(department.name))
+        parent = by_slug.get(categories.slugify(department.name))
         if parent is None:
-            created = await service.create_category(
+            created = await categories.create_category(
                 rt=rt, data=CategoryCreate(name=department.name)
             )
             parent = created.id
         for aisle in department.aisles:
-            slug = _slug(f"{department.name} {aisle}")
+            slug = categories.slugify(f"{department.name} {aisle}")
             found = by_slug.get(slug)
             if found is None:
                 data = CategoryCreate(name=aisle, slug=slug, parent_id=parent)
-                found = (await service.create_category(rt=rt, data=data)).id
+                found = (await categories.create_category(rt=rt, data=data)).id
             aisles[aisle] = found
     return aisles
 
@@ -287,12 +284,12 @@ async def seed(
 ) -> int:
     """Add `products` demo products (after any already there); returns how many were added."""
     aisles = await ensure_categories(rt=rt)
-    start = await service.count_products(rt=rt)
+    start = await count_products(rt=rt)
     added = 0
     while added < products:
         size = min(batch_size, products - added)
         batch = list(generate(size, aisles, start=start + added))
-        await service.import_products(rt=rt, items=batch)
+        await import_products(rt=rt, items=batch)
         added += size
         if progress is not None:
             progress(size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,12 +84,19 @@ class Stock(Base):
     )
 
 
-class Reservation(Base):
-    """One order's hold on stock: `reserved`, then `committed` (sold) or `released`.
+class ReservationStatus(StrEnum):
+    """Where an order's hold on stock stands: `reserved`, then `committed` (sold) or
+    `released`. `rejected` remembers that the order could not be served, so that a
+    redelivered request gets the same answer instead of a second attempt."""
 
-    `rejected` remembers that the order could not be served, so that a
-    redelivered request gets the same answer instead of a second attempt.
-    """
+    RESERVED = "reserved"
+    REJECTED = "rejected"
+    RELEASED = "released"
+    COMMITTED = "committed"
+
+
+class Reservation(Base):
+    """One order's decision, a `ReservationStatus`; `reason` is a rejection's code."""
 
     __tablename__ = "reservations"
 

@@ -1,25 +1,37 @@
-"""Data access for categories, products, stock and reservations."""
+"""Data access for categories, products, stock and reservations, behind small interfaces.
+
+The use cases see the interfaces (`Categories`, `Products`, `StockLevels`,
+`Reservations`) as attributes of a `CatalogTx`; the SQL implementations below
+serve SQLite and PostgreSQL, and the unit tests give in-memory fakes instead.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from panthera.contracts.catalog import StockRejectionReason
 from panthera.kernel.database import utcnow
+from panthera.kernel.outbox import Outbox
+from panthera.kernel.uow import Transaction, UnitOfWork
 from panthera.services.catalog.models import (
     Category,
     Product,
     Reservation,
     ReservationLine,
+    ReservationStatus,
     Stock,
 )
 from panthera.services.catalog.search import Matched, SearchEngine
+
+Levels = tuple[int, int]
+"""A product's stock after a change: (available, reserved)."""
 
 
 @dataclass(frozen=True)
@@ -31,13 +43,143 @@ class ProductQuery:
     min_price: int | None = None
     max_price: int | None = None
     in_stock: bool | None = None
+    stock_below: int | None = None
     currency: str | None = None
     sort: str | None = None
     offset: int = 0
     limit: int = 20
 
 
-class CategoryRepository:
+@dataclass(frozen=True)
+class ReservationState:
+    """An order's decision as stored: its status, the units it holds, why it was refused."""
+
+    order_id: str
+    status: ReservationStatus
+    lines: dict[uuid.UUID, int] = field(default_factory=dict)
+    reason: StockRejectionReason | None = None
+
+
+class Categories(Protocol):
+    async def get(self, category_id: uuid.UUID) -> Category | None: ...
+
+    async def slug_taken(self, slug: str, excluding: uuid.UUID | None = None) -> bool: ...
+
+    async def list(self, *, offset: int, limit: int) -> tuple[int, list[Category]]: ...
+
+    async def names(self) -> dict[uuid.UUID, str]:
+        """Every category's name by id."""
+        ...
+
+    async def is_within(self, candidate: uuid.UUID, root: uuid.UUID) -> bool:
+        """Whether `candidate` is `root` or one of its descendants."""
+        ...
+
+    async def in_use(self, category_id: uuid.UUID) -> str | None:
+        """What still depends on a category, if anything."""
+        ...
+
+    async def rename_in_products(self, category_id: uuid.UUID, name: str) -> None:
+        """Keep the products' copy of the category name (searched) current."""
+        ...
+
+    def add(self, category: Category) -> None: ...
+
+    async def delete(self, category: Category) -> None: ...
+
+
+class Products(Protocol):
+    async def get(
+        self, product_id: uuid.UUID, *, for_update: bool = False
+    ) -> tuple[Product, Stock] | None:
+        """A product and its stock; `for_update` locks the product until the commit."""
+        ...
+
+    async def sku_taken(self, sku: str, excluding: uuid.UUID | None = None) -> bool: ...
+
+    async def count(self) -> int: ...
+
+    async def add(self, product: Product, available: int) -> Stock: ...
+
+    async def add_many(
+        self, products: Sequence[dict[str, Any]], stock: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert rows of products and of their stock, a statement each (bulk loads)."""
+        ...
+
+    async def delete(self, product: Product) -> None: ...
+
+    async def find(
+        self, query: ProductQuery, engine: SearchEngine
+    ) -> tuple[int, list[tuple[Product, int]]]:
+        """A page of matching products with their available stock, and the total."""
+        ...
+
+
+class StockLevels(Protocol):
+    """Each change checks its bound in the same step: None means refused (or unknown)."""
+
+    async def get(self, product_id: uuid.UUID) -> Stock | None: ...
+
+    async def set_available(self, product_id: uuid.UUID, available: int) -> Levels | None: ...
+
+    async def take(self, product_id: uuid.UUID, quantity: int) -> Levels | None:
+        """Move `quantity` from available to reserved, if that much is available."""
+        ...
+
+    async def give_back(self, product_id: uuid.UUID, quantity: int) -> Levels | None:
+        """Move `quantity` from reserved back to available."""
+        ...
+
+    async def restock(self, product_id: uuid.UUID, quantity: int) -> Levels | None:
+        """Put sold units back on sale (an order cancelled after its sale)."""
+        ...
+
+    async def sell(self, product_id: uuid.UUID, quantity: int) -> Levels | None:
+        """Remove `quantity` from reserved: it has left the warehouse."""
+        ...
+
+
+class Reservations(Protocol):
+    async def get(self, order_id: str) -> ReservationState | None:
+        """The order's decision as committed (or made in this transaction)."""
+        ...
+
+    async def add(self, state: ReservationState) -> bool:
+        """Store an order's decision; False if the order already has one.
+
+        A concurrent transaction deciding the same order is waited for, so that
+        of two racing decisions exactly one is stored.
+        """
+        ...
+
+    async def move(
+        self, order_id: str, source: ReservationStatus, target: ReservationStatus
+    ) -> bool:
+        """Change the status only from `source`: of two racing moves, one wins."""
+        ...
+
+
+class CatalogTx(Transaction):
+    """One catalog transaction and the repositories that work in it."""
+
+    categories: Categories
+    products: Products
+    stock: StockLevels
+    reservations: Reservations
+
+    def __init__(self, session: AsyncSession, outbox: Outbox | None, *, writable: bool) -> None:
+        super().__init__(session, outbox, writable=writable)
+        self.categories = SqlCategories(session)
+        self.products = SqlProducts(session)
+        self.stock = SqlStockLevels(session)
+        self.reservations = SqlReservations(session)
+
+
+CatalogUoW = UnitOfWork[CatalogTx]
+
+
+class SqlCategories:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
@@ -61,22 +203,12 @@ class CategoryRepository:
         rows = await self.session.execute(sa.select(Category.id, Category.name))
         return {row.id: row.name for row in rows}
 
-    def subtree(self, root: uuid.UUID) -> sa.CTE:
-        """The ids of a category and all of its descendants."""
-        tree = (
-            sa.select(Category.id)
-            .where(Category.id == root)
-            .cte(f"tree_{root.hex[:8]}", recursive=True)
-        )
-        return tree.union_all(sa.select(Category.id).where(Category.parent_id == tree.c.id))
-
     async def is_within(self, candidate: uuid.UUID, root: uuid.UUID) -> bool:
-        tree = self.subtree(root)
+        tree = subtree(root)
         found = await self.session.scalar(sa.select(tree.c.id).where(tree.c.id == candidate))
         return found is not None
 
     async def in_use(self, category_id: uuid.UUID) -> str | None:
-        """What still depends on a category, if anything."""
         if await self.session.scalar(
             sa.select(Category.id).where(Category.parent_id == category_id).limit(1)
         ):
@@ -88,7 +220,6 @@ class CategoryRepository:
         return None
 
     async def rename_in_products(self, category_id: uuid.UUID, name: str) -> None:
-        # Keeps the search index's copy of the category name current.
         await self.session.execute(
             sa.update(Product)
             .where(Product.category_id == category_id)
@@ -102,7 +233,17 @@ class CategoryRepository:
         await self.session.delete(category)
 
 
-class ProductRepository:
+def subtree(root: uuid.UUID) -> sa.CTE:
+    """The ids of a category and all of its descendants."""
+    tree = (
+        sa.select(Category.id)
+        .where(Category.id == root)
+        .cte(f"tree_{root.hex[:8]}", recursive=True)
+    )
+    return tree.union_all(sa.select(Category.id).where(Category.parent_id == tree.c.id))
+
+
+class SqlProducts:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
@@ -170,7 +311,7 @@ class ProductRepository:
             select = select.join(matched, matched.c.pk == Product.pk)
             rank = matched.c.rank
         if query.category_id is not None:
-            tree = CategoryRepository(self.session).subtree(query.category_id)
+            tree = subtree(query.category_id)
             select = select.where(Product.category_id.in_(sa.select(tree.c.id)))
         if query.min_price is not None:
             select = select.where(Product.price >= query.min_price)
@@ -182,6 +323,8 @@ class ProductRepository:
             select = select.where(Stock.available > 0)
         elif query.in_stock is False:
             select = select.where(Stock.available == 0)
+        if query.stock_below is not None:
+            select = select.where(Stock.available < query.stock_below)
         ordered = select.order_by(*_ordering(query.sort, rank))
         if rank is None:
             # Without a search, counting apart lets the page itself walk an index and stop early.
@@ -219,21 +362,24 @@ def _ordering(sort: str | None, rank: sa.ColumnElement[Any] | None) -> list[Any]
         return [Product.price.desc(), Product.pk.desc()]
     if sort == "name":
         return [Product.name.asc(), Product.pk.asc()]
+    if sort == "available":
+        return [Stock.available.asc(), Product.pk.asc()]
     return [Product.created_at.desc(), Product.pk.desc()]
 
 
-class StockRepository:
+class SqlStockLevels:
     """Conditional updates: the database checks the bound in the same statement."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def get(self, product_id: uuid.UUID) -> Stock | None:
-        return await self.session.get(Stock, product_id)
+        # Fresh values: the changes below bypass the session's copies.
+        return await self.session.get(Stock, product_id, populate_existing=True)
 
     async def _change(
         self, product_id: uuid.UUID, condition: sa.ColumnElement[bool], **values: Any
-    ) -> tuple[int, int] | None:
+    ) -> Levels | None:
         row = (
             await self.session.execute(
                 sa.update(Stock)
@@ -245,11 +391,10 @@ class StockRepository:
         ).one_or_none()
         return None if row is None else (int(row[0]), int(row[1]))
 
-    async def set_available(self, product_id: uuid.UUID, available: int) -> tuple[int, int] | None:
+    async def set_available(self, product_id: uuid.UUID, available: int) -> Levels | None:
         return await self._change(product_id, sa.true(), available=available)
 
-    async def take(self, product_id: uuid.UUID, quantity: int) -> tuple[int, int] | None:
-        """Move `quantity` from available to reserved; None if there is not enough."""
+    async def take(self, product_id: uuid.UUID, quantity: int) -> Levels | None:
         return await self._change(
             product_id,
             Stock.available >= quantity,
@@ -257,8 +402,7 @@ class StockRepository:
             reserved=Stock.reserved + quantity,
         )
 
-    async def give_back(self, product_id: uuid.UUID, quantity: int) -> tuple[int, int] | None:
-        """Move `quantity` from reserved back to available."""
+    async def give_back(self, product_id: uuid.UUID, quantity: int) -> Levels | None:
         return await self._change(
             product_id,
             Stock.reserved >= quantity,
@@ -266,57 +410,74 @@ class StockRepository:
             reserved=Stock.reserved - quantity,
         )
 
-    async def restock(self, product_id: uuid.UUID, quantity: int) -> tuple[int, int] | None:
-        """Put sold units back on sale (an order cancelled after its sale)."""
+    async def restock(self, product_id: uuid.UUID, quantity: int) -> Levels | None:
         return await self._change(product_id, sa.true(), available=Stock.available + quantity)
 
-    async def sell(self, product_id: uuid.UUID, quantity: int) -> tuple[int, int] | None:
-        """Remove `quantity` from reserved: it has left the warehouse."""
+    async def sell(self, product_id: uuid.UUID, quantity: int) -> Levels | None:
         return await self._change(
             product_id, Stock.reserved >= quantity, reserved=Stock.reserved - quantity
         )
 
 
-class ReservationRepository:
+class SqlReservations:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, order_id: str) -> tuple[Reservation, dict[uuid.UUID, int]] | None:
-        reservation = await self.session.get(Reservation, order_id)
-        if reservation is None:
+    async def get(self, order_id: str) -> ReservationState | None:
+        found = (
+            await self.session.execute(
+                sa.select(Reservation.status, Reservation.reason).where(
+                    Reservation.order_id == order_id
+                )
+            )
+        ).one_or_none()
+        if found is None:
             return None
         lines = await self.session.execute(
             sa.select(ReservationLine.product_id, ReservationLine.quantity).where(
                 ReservationLine.order_id == order_id
             )
         )
-        return reservation, {row[0]: int(row[1]) for row in lines}
-
-    async def add(
-        self, order_id: str, status: str, lines: dict[uuid.UUID, int], reason: str | None = None
-    ) -> Reservation:
-        now = utcnow()
-        reservation = Reservation(
-            order_id=order_id, status=status, reason=reason, created_at=now, updated_at=now
+        return ReservationState(
+            order_id=order_id,
+            status=ReservationStatus(found.status),
+            lines={row[0]: int(row[1]) for row in lines},
+            reason=StockRejectionReason(found.reason) if found.reason else None,
         )
-        self.session.add(reservation)
-        await self.session.flush()
-        if lines:
+
+    async def add(self, state: ReservationState) -> bool:
+        now = utcnow()
+        dialect = self.session.get_bind().dialect.name
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Reservation)
+        # On PostgreSQL a conflicting insert waits for the other transaction, then does nothing.
+        inserted = await self.session.execute(
+            insert.values(
+                order_id=state.order_id,
+                status=state.status,
+                reason=state.reason,
+                created_at=now,
+                updated_at=now,
+            ).on_conflict_do_nothing(index_elements=["order_id"])
+        )
+        if not getattr(inserted, "rowcount", 0):
+            return False
+        if state.lines:
             await self.session.execute(
                 sa.insert(ReservationLine),
                 [
-                    {"order_id": order_id, "product_id": pid, "quantity": qty}
-                    for pid, qty in lines.items()
+                    {"order_id": state.order_id, "product_id": pid, "quantity": qty}
+                    for pid, qty in state.lines.items()
                 ],
             )
-        return reservation
+        return True
 
-    async def move(self, order_id: str, source: str, target: str, when: datetime) -> bool:
-        """Change the status only from `source`: of two racing requests, one wins."""
+    async def move(
+        self, order_id: str, source: ReservationStatus, target: ReservationStatus
+    ) -> bool:
         result = await self.session.execute(
             sa.update(Reservation)
             .where(Reservation.order_id == order_id, Reservation.status == source)
-            .values(status=target, updated_at=when)
+            .values(status=target, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0) == 1)

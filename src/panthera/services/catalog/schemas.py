@@ -26,7 +26,6 @@ CURRENCIES = frozenset(_ISO_4217.split())
 
 MAX_PRICE = 100_000_000_00  # minor units: a hundred million in the major unit
 MAX_STOCK = 10_000_000
-MAX_QUANTITY = 10_000
 
 
 def _currency(code: str) -> str:
@@ -60,7 +59,7 @@ CategoryName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_slug)]
 Attributes = Annotated[dict[str, Any], Field(max_length=50)]
 Images = Annotated[list[HttpUrl], Field(max_length=20)]
-SortOrder = Literal["relevance", "price", "-price", "newest", "name"]
+SortOrder = Literal["relevance", "price", "-price", "newest", "name", "available"]
 
 
 def _small_attributes(value: dict[str, Any]) -> dict[str, Any]:

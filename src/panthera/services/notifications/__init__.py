@@ -7,10 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from panthera.kernel.service import ServiceHost, ServiceSpec
-from panthera.services.notifications import service
 from panthera.services.notifications.api import router
 from panthera.services.notifications.channels import (
     EmailChannel,
@@ -20,14 +18,18 @@ from panthera.services.notifications.channels import (
     SmsChannel,
     SmtpEmailChannel,
 )
-from panthera.services.notifications.events import HANDLERS
+from panthera.services.notifications.handlers import HANDLERS
 from panthera.services.notifications.models import inbox
 from panthera.services.notifications.rendering import Renderer
-from panthera.services.notifications.repository import SqlNotificationStore
+from panthera.services.notifications.repository import NotificationsTx, SqlNotificationStore
+from panthera.services.notifications.sender import run_sender
+from panthera.services.notifications.service import NotificationsRuntime
 from panthera.services.notifications.settings import NotificationsSettings
 
 
-def build_runtime(host: ServiceHost[Any]) -> service.NotificationsRuntime:
+@asynccontextmanager
+async def runtime(host: ServiceHost[NotificationsRuntime]) -> AsyncIterator[NotificationsRuntime]:
+    """The channels chosen by configuration, the store, and the sender while the host runs."""
     settings = host.service_settings
     assert isinstance(settings, NotificationsSettings)
     platform = host.settings
@@ -46,25 +48,19 @@ def build_runtime(host: ServiceHost[Any]) -> service.NotificationsRuntime:
         if settings.sms_provider_url
         else LogFileSmsChannel(platform.data_dir / "sms.log")
     )
-    return service.NotificationsRuntime(
-        db=host.db,
+    rt = NotificationsRuntime(
+        uow=host.uow,
         settings=settings,
-        store=SqlNotificationStore(host.db),
+        store=SqlNotificationStore(host.uow),
         renderer=Renderer(),
         email=email,
         sms=sms,
     )
-
-
-@asynccontextmanager
-async def lifespan(host: ServiceHost[Any]) -> AsyncIterator[None]:
-    runtime = build_runtime(host)
-    host.runtime = runtime
     sender = None
-    if runtime.settings.sender_enabled:
-        sender = asyncio.create_task(service.run_sender(rt=runtime), name="notification-sender")
+    if settings.sender_enabled:
+        sender = asyncio.create_task(run_sender(rt=rt), name="notification-sender")
     try:
-        yield
+        yield rt
     finally:
         if sender is not None:
             sender.cancel()
@@ -72,7 +68,7 @@ async def lifespan(host: ServiceHost[Any]) -> AsyncIterator[None]:
                 await sender
 
 
-spec: ServiceSpec[Any] = ServiceSpec(
+spec: ServiceSpec[NotificationsRuntime] = ServiceSpec(
     name="notifications",
     title="Notification Service API",
     description="Messages to users (email, SMS) caused by sign-ups and order events.",
@@ -80,7 +76,8 @@ spec: ServiceSpec[Any] = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     settings_type=NotificationsSettings,
     route_prefixes=("/v1/notifications",),
-    lifespan=lifespan,
+    runtime=runtime,
+    transaction=NotificationsTx,
     handlers=HANDLERS,
     inbox=inbox,
     tags=({"name": "Notifications", "description": "Messages sent to users"},),

@@ -12,8 +12,9 @@ from panthera.kernel.errors import responses
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.service import runtime_of
 from panthera.services.notifications import service
-from panthera.services.notifications.schemas import Channel, NotificationList, NotificationRead
+from panthera.services.notifications.schemas import NotificationList, NotificationRead
 from panthera.services.notifications.service import NotificationsRuntime
+from panthera.services.notifications.store import Channel
 
 Runtime = Annotated[NotificationsRuntime, Depends(runtime_of)]
 NotificationId = Annotated[

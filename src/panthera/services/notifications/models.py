@@ -16,7 +16,9 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData()
 
 
-class Notification(Base):
+class NotificationRow(Base):
+    """A `store.Notification` in the SQL store; the columns are its fields."""
+
     __tablename__ = "notifications"
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
@@ -34,7 +36,6 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    """When the sender may (re)try it: due now, after a backoff, or after a lease expires."""
 
     __table_args__ = (
         # One message per channel and template per event, whatever the redeliveries.

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
 from panthera.kernel.schemas import ApiModel
-
-Channel = Literal["email", "sms"]
-Status = Literal["queued", "sent", "failed"]
+from panthera.services.notifications.store import Channel, Status
 
 
 class NotificationRead(ApiModel):

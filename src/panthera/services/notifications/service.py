@@ -3,54 +3,54 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
-from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from panthera.contracts.orders import OrderEvent, OrderReason
+from panthera.contracts.users import UserProfile, UserRegistered
 from panthera.kernel.auth.principals import Principal
-from panthera.kernel.database import Database, utcnow
+from panthera.kernel.database import utcnow
 from panthera.kernel.errors import NotFound
-from panthera.services.notifications.channels import Email, EmailChannel, Sms, SmsChannel
-from panthera.services.notifications.models import Notification, Recipient
+from panthera.services.notifications.channels import EmailChannel, SmsChannel
+from panthera.services.notifications.models import Recipient
 from panthera.services.notifications.rendering import Renderer
-from panthera.services.notifications.repository import (
+from panthera.services.notifications.repository import NotificationsTx, NotificationsUoW
+from panthera.services.notifications.settings import NotificationsSettings
+from panthera.services.notifications.store import (
+    Channel,
+    Notification,
     NotificationStore,
-    RecipientRepository,
     notification_id,
 )
-from panthera.services.notifications.settings import NotificationsSettings
 
 log = structlog.get_logger("panthera.notifications")
 
-SENDS = Counter(
-    "panthera_notifications_sends_total",
-    "Notification send attempts by channel and outcome",
-    ["channel", "outcome"],
-)
-
-REASONS = {
-    "out_of_stock": "some items are out of stock",
-    "payment_declined": "the payment was declined",
-    "expired": "it was not completed in time",
+GENERIC_REASONS: dict[OrderReason, str] = {
+    OrderReason.OUT_OF_STOCK: "Some items are out of stock.",
+    OrderReason.UNKNOWN_PRODUCT: "Some items are no longer sold.",
+    OrderReason.INVALID_ORDER: "The order could not be accepted as it was.",
+    OrderReason.PAYMENT_DECLINED: "The payment was declined.",
+    OrderReason.EXPIRED: "It could not be completed in time.",
+    OrderReason.CANCELLED_BY_CUSTOMER: "It was cancelled at your request.",
+    OrderReason.CANCELLED_BY_ADMIN: "It was cancelled by our team.",
 }
+"""What an email says when an order event carries a reason code but no `reasonText`."""
 
 
 class RecipientUnknown(Exception):
     """An event about a user whose users.user.registered we have not seen yet: retry later."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class NotificationsRuntime:
     """The collaborators the use cases need, built once when the service starts."""
 
-    db: Database
+    uow: NotificationsUoW
     settings: NotificationsSettings
     store: NotificationStore
     renderer: Renderer
@@ -58,38 +58,44 @@ class NotificationsRuntime:
     sms: SmsChannel
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     """Set after a commit that queued notifications: the sender starts at once."""
+    clock: Callable[[], datetime] = utcnow
+    """Now, for queueing and backoff; unit tests move it by hand."""
 
 
 # -- recipients -------------------------------------------------------------
 
 
-async def remember_recipient(*, session: AsyncSession, data: dict[str, Any], at: datetime) -> None:
-    """Keep (or refresh) our copy of a user's contact details; older news never wins."""
-    user_id = uuid.UUID(data["userId"])
-    recipients = RecipientRepository(session)
-    recipient = await recipients.get(user_id)
+async def remember_recipient(
+    *, tx: NotificationsTx, profile: UserProfile, at: datetime
+) -> Recipient:
+    """Keep (or refresh) our copy of a user's contact details, as of `at`.
+
+    Older news never wins (events of one user may arrive out of order), and a
+    deleted user stays deleted. Returns the copy as it now stands.
+    """
+    recipient = await tx.recipients.get(profile.user_id)
     if recipient is None:
-        recipient = Recipient(user_id=user_id, updated_at=at)
+        recipient = Recipient(user_id=profile.user_id, deleted_at=None)
     elif recipient.deleted_at is not None or recipient.updated_at > at:
-        return
-    recipient.email = data.get("email")
-    recipient.phone = data.get("phone")
-    recipient.username = data.get("username")
-    recipient.first_name = data.get("firstName")
-    recipient.last_name = data.get("lastName")
+        return recipient
+    recipient.email = profile.email
+    recipient.phone = profile.phone
+    recipient.username = profile.username
+    recipient.first_name = profile.first_name
+    recipient.last_name = profile.last_name
     recipient.updated_at = at
-    await recipients.save(recipient)
+    await tx.recipients.save(recipient)
+    return recipient
 
 
-async def forget_recipient(*, session: AsyncSession, user_id: uuid.UUID, at: datetime) -> None:
+async def forget_recipient(*, tx: NotificationsTx, user_id: uuid.UUID, at: datetime) -> None:
     """Erase a deleted user's contact details, keeping a tombstone so late events are dropped."""
-    recipients = RecipientRepository(session)
-    recipient = await recipients.get(user_id) or Recipient(user_id=user_id)
+    recipient = await tx.recipients.get(user_id) or Recipient(user_id=user_id)
     recipient.email = recipient.phone = recipient.first_name = recipient.last_name = None
     recipient.username = None
     recipient.updated_at = at
     recipient.deleted_at = at
-    await recipients.save(recipient)
+    await tx.recipients.save(recipient)
 
 
 def _name(recipient: Recipient) -> str:
@@ -101,8 +107,8 @@ def _name(recipient: Recipient) -> str:
 
 async def notify(
     *,
+    tx: NotificationsTx,
     rt: NotificationsRuntime,
-    session: AsyncSession,
     event_id: uuid.UUID,
     template: str,
     recipient: Recipient,
@@ -110,140 +116,121 @@ async def notify(
 ) -> list[Notification]:
     """Render a template for a recipient and queue its email (and SMS, if it has one)."""
     rendered = rt.renderer.render(template, {"name": _name(recipient), **context})
-    now = utcnow()
-    queued: list[Notification] = []
+    now = rt.clock()
 
-    def queue(channel: str, to: str, subject: str | None, body: str, html: str | None) -> None:
-        queued.append(
-            Notification(
-                id=notification_id(event_id, template, channel),
-                user_id=recipient.user_id,
-                channel=channel,
-                to=to,
-                template=template,
-                subject=subject,
-                body=body,
-                html=html,
-                status="queued",
-                attempts=0,
-                last_error=None,
-                event_id=event_id,
-                created_at=now,
-                sent_at=None,
-                next_attempt_at=now,
-            )
+    def queued(
+        channel: Channel, to: str, subject: str | None, body: str, html: str | None
+    ) -> Notification:
+        return Notification(
+            id=notification_id(event_id, template, channel),
+            user_id=recipient.user_id,
+            channel=channel,
+            to=to,
+            template=template,
+            subject=subject,
+            body=body,
+            html=html,
+            status="queued",
+            attempts=0,
+            last_error=None,
+            event_id=event_id,
+            created_at=now,
+            sent_at=None,
+            next_attempt_at=now,
         )
 
+    messages: list[Notification] = []
     if recipient.email:
-        queue("email", recipient.email, rendered.subject, rendered.text, rendered.html)
+        messages.append(
+            queued("email", recipient.email, rendered.subject, rendered.text, rendered.html)
+        )
     if rendered.sms is not None and recipient.phone:
-        queue("sms", recipient.phone, None, rendered.sms, None)
-    await rt.store.add(session, queued)
-    if queued:
-        sa.event.listen(session.sync_session, "after_commit", lambda _s: rt.wake.set(), once=True)
-    return queued
+        messages.append(queued("sms", recipient.phone, None, rendered.sms, None))
+    if messages:
+        await rt.store.add(tx, messages)
+        tx.after_commit(rt.wake.set)
+    return messages
+
+
+async def welcome(
+    *,
+    tx: NotificationsTx,
+    rt: NotificationsRuntime,
+    event_id: uuid.UUID,
+    user: UserRegistered,
+    at: datetime,
+) -> list[Notification]:
+    """Keep a new user's contact details and welcome them where they signed up."""
+    kept = await remember_recipient(tx=tx, profile=user, at=at)
+    if kept.deleted_at is not None:
+        # The account was deleted before its sign-up reached us: nobody to welcome.
+        log.info("notification_skipped_deleted_user", user_id=str(user.user_id), template="welcome")
+        return []
+    # The address signed up with, whatever changes arrived before this event.
+    signed_up = Recipient(
+        user_id=user.user_id,
+        email=user.email,
+        phone=user.phone,
+        username=user.username,
+        first_name=user.first_name,
+        last_name=user.last_name,
+    )
+    return await notify(
+        tx=tx,
+        rt=rt,
+        event_id=event_id,
+        template="welcome",
+        recipient=signed_up,
+        context={"username": user.username, "email": user.email},
+    )
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def reason_text(order: OrderEvent) -> str | None:
+    """Why the order ended as it did, for a person; None when there is nothing to say.
+
+    The orders service writes the sentence (`reasonText`, e.g. "Sorry, Trail running
+    shoe is out of stock"); an event without one gets a generic sentence for its code.
+    Never the code itself, nor a product id.
+    """
+    if order.reason_text and order.reason_text.strip():
+        return _sentence(order.reason_text)
+    if order.reason is not None:
+        return GENERIC_REASONS.get(order.reason)
+    return None
 
 
 async def notify_order(
     *,
+    tx: NotificationsTx,
     rt: NotificationsRuntime,
-    session: AsyncSession,
     event_id: uuid.UUID,
     template: str,
-    data: dict[str, Any],
+    order: OrderEvent,
 ) -> list[Notification]:
     """Queue the message for an order outcome or shipment to the order's owner."""
-    user_id = uuid.UUID(data["userId"])
-    recipient = await RecipientRepository(session).get(user_id)
+    recipient = await tx.recipients.get(order.user_id)
     if recipient is None:
         # Users and orders are separate streams: the sign-up may simply not be here yet.
-        raise RecipientUnknown(f"no contact details for user {user_id} yet")
+        raise RecipientUnknown(f"no contact details for user {order.user_id} yet")
     if recipient.deleted_at is not None:
-        log.info("notification_skipped_deleted_user", user_id=str(user_id), template=template)
+        log.info("notification_skipped_deleted_user", user_id=str(order.user_id), template=template)
         return []
-    reason = data.get("reason")
     context = {
-        "orderId": data["orderId"],
-        "orderRef": str(data["orderId"])[:8].upper(),
-        "status": data.get("status"),
-        "reason": reason,
-        "reasonText": REASONS.get(reason or "", (reason or "").replace("_", " ")),
-        "total": data.get("total"),
-        "currency": data.get("currency"),
-        "items": data.get("items") or [],
+        "orderRef": str(order.order_id)[:8].upper(),
+        "reasonText": reason_text(order),
+        "total": order.total,
+        "currency": order.currency,
+        "items": order.items,
     }
     return await notify(
-        rt=rt,
-        session=session,
-        event_id=event_id,
-        template=template,
-        recipient=recipient,
-        context=context,
+        tx=tx, rt=rt, event_id=event_id, template=template, recipient=recipient, context=context
     )
-
-
-# -- sending ----------------------------------------------------------------
-
-
-async def _send_one(rt: NotificationsRuntime, notification: Notification) -> None:
-    try:
-        async with asyncio.timeout(rt.settings.send_timeout_seconds):
-            if notification.channel == "email":
-                await rt.email.send(
-                    Email(
-                        id=str(notification.id),
-                        to=notification.to,
-                        subject=notification.subject or "",
-                        text=notification.body,
-                        html=notification.html,
-                    )
-                )
-            else:
-                await rt.sms.send(
-                    Sms(id=str(notification.id), to=notification.to, body=notification.body)
-                )
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        if notification.attempts >= rt.settings.max_attempts:
-            SENDS.labels(notification.channel, "failed").inc()
-            log.error("notification_failed", id=str(notification.id), error=error)
-            await rt.store.mark_failed(notification.id, error=error)
-        else:
-            SENDS.labels(notification.channel, "retry").inc()
-            delay = rt.settings.retry_delay(notification.attempts)
-            log.warning("notification_retry", id=str(notification.id), error=error, delay=delay)
-            await rt.store.mark_retry(
-                notification.id, error=error, next_attempt_at=utcnow() + timedelta(seconds=delay)
-            )
-        return
-    SENDS.labels(notification.channel, "sent").inc()
-    await rt.store.mark_sent(notification.id, at=utcnow())
-
-
-async def deliver_due(*, rt: NotificationsRuntime) -> int:
-    """Send every notification due now; failures wait with exponential backoff."""
-    claimed = await rt.store.claim_due(
-        now=utcnow(),
-        lease=timedelta(seconds=rt.settings.lease_seconds),
-        limit=rt.settings.batch_size,
-    )
-    await asyncio.gather(*(_send_one(rt, n) for n in claimed))
-    return len(claimed)
-
-
-async def run_sender(*, rt: NotificationsRuntime) -> None:
-    """Send until cancelled: right after new notifications commit, else every poll."""
-    while True:
-        rt.wake.clear()
-        try:
-            sent = await deliver_due(rt=rt)
-        except Exception:
-            log.exception("notification_sender_failed")
-            sent = 0
-        if sent >= rt.settings.batch_size:
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.wake.wait(), timeout=rt.settings.poll_seconds)
 
 
 # -- reading ----------------------------------------------------------------
@@ -263,7 +250,7 @@ async def get_all(
     *,
     rt: NotificationsRuntime,
     actor: Principal,
-    channel: str | None,
+    channel: Channel | None,
     offset: int,
     limit: int,
 ) -> tuple[int, list[Notification]]:

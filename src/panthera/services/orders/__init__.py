@@ -3,86 +3,52 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from panthera.kernel.events import Received
 from panthera.kernel.service import ServiceHost, ServiceSpec
-from panthera.services.orders import events, service
+from panthera.services.orders import workers
 from panthera.services.orders.api import router
+from panthera.services.orders.catalog import HttpCatalog
+from panthera.services.orders.decisions import DECISIVE, on_decided
+from panthera.services.orders.handlers import HANDLERS
 from panthera.services.orders.models import inbox, outbox
 from panthera.services.orders.payments import SandboxPaymentProvider
+from panthera.services.orders.repository import OrdersTx
+from panthera.services.orders.runtime import OrdersRuntime
 from panthera.services.orders.settings import OrdersSettings
-
-log = structlog.get_logger("panthera.orders")
-
-
-def build_runtime(host: ServiceHost[Any]) -> service.OrdersRuntime:
-    settings = host.service_settings
-    assert isinstance(settings, OrdersSettings)
-    assert host.outbox is not None
-    return service.OrdersRuntime(
-        db=host.db,
-        settings=settings,
-        outbox=host.outbox,
-        catalog=host.peers.client("catalog", url=settings.catalog_url),
-        payments=SandboxPaymentProvider(host.db),
-        payments_due=asyncio.Event(),
-    )
-
-
-async def _loop(
-    name: str,
-    every: float,
-    work: Callable[[], Awaitable[object]],
-    wake: asyncio.Event | None = None,
-) -> None:
-    """Run `work` every `every` seconds (or as soon as `wake` is set), surviving its errors."""
-    while True:
-        try:
-            if wake is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=every)
-                wake.clear()
-            else:
-                await asyncio.sleep(every)
-            await work()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background_job_failed", job=name)
 
 
 @asynccontextmanager
-async def lifespan(host: ServiceHost[Any]) -> AsyncIterator[None]:
-    rt = build_runtime(host)
-    host.runtime = rt
-    settings = rt.settings
-
-    async def pay_until_done() -> None:
-        while await service.process_payments(rt=rt):
-            pass
-
-    tasks = [
-        asyncio.create_task(_loop("payments", 1.0, pay_until_done, rt.payments_due)),
-        asyncio.create_task(
-            _loop("expiry", settings.expiry_interval_seconds, lambda: service.expire_pending(rt=rt))
-        ),
-    ]
+async def runtime(host: ServiceHost[OrdersRuntime]) -> AsyncIterator[OrdersRuntime]:
+    """The runtime, with the payment worker and the expiry job running beside it."""
+    settings = host.service_settings
+    assert isinstance(settings, OrdersSettings)
+    catalog = HttpCatalog(host.peers.client("catalog", url=settings.catalog_url))
+    rt = OrdersRuntime(
+        uow=host.uow,
+        settings=settings,
+        catalog=catalog,
+        payments=SandboxPaymentProvider(host.db),
+    )
+    tasks = [asyncio.create_task(workers.payments(rt)), asyncio.create_task(workers.expiry(rt))]
     try:
-        yield
+        yield rt
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await rt.catalog.aclose()
+        await catalog.aclose()
 
 
-spec: ServiceSpec[Any] = ServiceSpec(
+async def _decided(received: Received[Any], rt: OrdersRuntime) -> None:
+    await on_decided(received, rt.decisions)
+
+
+spec: ServiceSpec[OrdersRuntime] = ServiceSpec(
     name="orders",
     title="Order Service API",
     description="Checkout, the order lifecycle and payments.",
@@ -90,11 +56,10 @@ spec: ServiceSpec[Any] = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     settings_type=OrdersSettings,
     route_prefixes=("/v1/orders",),
-    lifespan=lifespan,
-    handlers={
-        events.STOCK_RESERVED: service.on_stock_reserved,
-        events.STOCK_REJECTED: service.on_stock_rejected,
-    },
+    runtime=runtime,
+    transaction=OrdersTx,
+    handlers=HANDLERS,
+    observers=dict.fromkeys(DECISIVE, _decided),
     outbox=outbox,
     inbox=inbox,
     tags=({"name": "Orders", "description": "Checkout and the order lifecycle"},),

@@ -1,46 +1,35 @@
-"""Events the orders service publishes, and the catalog events it consumes.
-
-The catalogue of every event is docs/events.md.
-"""
+"""What the orders service publishes: its orders as event contracts (docs/events.md)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
+from panthera.contracts.orders import OrderEvent, OrderItem, OrderReason
 from panthera.services.orders.models import Order
 
-ORDER_PLACED = "orders.order.placed"
-ORDER_CONFIRMED = "orders.order.confirmed"
-ORDER_REJECTED = "orders.order.rejected"
-ORDER_CANCELLED = "orders.order.cancelled"
-ORDER_SHIPPED = "orders.order.shipped"
-ORDER_DELIVERED = "orders.order.delivered"
-
-STOCK_RESERVED = "catalog.stock.reserved"
-STOCK_REJECTED = "catalog.stock.rejected"
+E = TypeVar("E", bound=OrderEvent)
 
 
-def order_data(order: Order, *, stock_reserved: bool | None = None) -> dict[str, Any]:
-    """What other services learn of an order: never the payment token."""
-    data: dict[str, Any] = {
-        "orderId": str(order.id),
-        "userId": str(order.user_id),
-        "status": order.status,
-        "reason": order.reason,
-        "total": order.total,
-        "currency": order.currency,
-        "paymentStatus": order.payment_status,
-        "items": [
-            {
-                "productId": str(line.product_id),
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "unitPrice": line.unit_price,
-            }
+def order_event(contract: type[E], order: Order) -> E:
+    """`order` as other services may know it: never the payment token."""
+    state = order.state
+    return contract(
+        order_id=order.id,
+        user_id=order.user_id,
+        status=state.status,
+        reason=OrderReason(order.reason) if order.reason else None,
+        reason_text=order.reason_text,
+        total=order.total,
+        currency=order.currency,
+        payment_status=state.payment,
+        items=[
+            OrderItem(
+                product_id=line.product_id,
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
             for line in order.lines
         ],
-    }
-    if stock_reserved is not None:
-        data["stockReserved"] = stock_reserved
-    return data
+    )

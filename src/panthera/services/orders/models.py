@@ -9,8 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from panthera.contracts.orders import OrderStatus, PaymentStatus
 from panthera.kernel.database import UtcDateTime, utcnow
 from panthera.kernel.outbox import inbox_table, outbox_table
+from panthera.services.orders.lifecycle import State
 
 
 class Base(DeclarativeBase):
@@ -22,14 +24,16 @@ class Order(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), index=True)
-    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(20), default=OrderStatus.PENDING.value)
+    # A code of `OrderReason` once rejected or cancelled, and its sentence for a person.
     reason: Mapped[str | None] = mapped_column(sa.String(300))
+    reason_text: Mapped[str | None] = mapped_column(sa.String(1000))
     total: Mapped[int] = mapped_column(sa.BigInteger())
     currency: Mapped[str] = mapped_column(sa.String(3))
     shipping_address: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
     # The provider's token is kept only until the charge is made, and never shown.
     payment_token: Mapped[str | None] = mapped_column(sa.String(200))
-    payment_status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    payment_status: Mapped[str] = mapped_column(sa.String(20), default=PaymentStatus.PENDING.value)
     payment_reference: Mapped[str | None] = mapped_column(sa.String(100))
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
     request_hash: Mapped[str | None] = mapped_column(sa.String(64))
@@ -40,10 +44,16 @@ class Order(Base):
         order_by="OrderLine.position", lazy="selectin", cascade="all, delete-orphan"
     )
 
+    @property
+    def state(self) -> State:
+        """Where the order stands on its two state machines."""
+        return State.of(self.status, self.payment_status)
+
     __table_args__ = (
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_orders_idempotency"),
         sa.Index("ix_orders_status_created", "status", "created_at"),
         sa.Index("ix_orders_payment_status", "payment_status"),
+        sa.Index("ix_orders_created_at", "created_at"),
     )
 
 

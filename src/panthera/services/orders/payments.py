@@ -67,14 +67,17 @@ class SandboxPaymentProvider:
         try:
             async with self.db.transaction() as session:
                 session.add(row)
+            first = row
         except IntegrityError:
-            pass  # this key was charged before: answer with that first result
-        async with self.db.transaction() as session:
-            first = (
-                await session.execute(
-                    sa.select(SandboxCharge).where(SandboxCharge.idempotency_key == idempotency_key)
-                )
-            ).scalar_one()
+            # This key was charged before: answer with that first result.
+            async with self.db.read() as session:
+                first = (
+                    await session.scalars(
+                        sa.select(SandboxCharge).where(
+                            SandboxCharge.idempotency_key == idempotency_key
+                        )
+                    )
+                ).one()
         result_status: ChargeStatus = "captured" if first.status == "captured" else "declined"
         return ChargeResult(result_status, first.id, first.decline_code)
 
@@ -88,8 +91,16 @@ class SandboxPaymentProvider:
 
     async def charges_for(self, idempotency_key: str) -> int:
         """How many charges exist for a key (tests and audits)."""
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             count = await session.scalar(
                 sa.select(sa.func.count()).where(SandboxCharge.idempotency_key == idempotency_key)
             )
         return int(count or 0)
+
+    async def refunded(self, reference: str) -> bool:
+        """Whether a charge was given back (tests and audits)."""
+        async with self.db.read() as session:
+            when = await session.scalar(
+                sa.select(SandboxCharge.refunded_at).where(SandboxCharge.id == reference)
+            )
+        return when is not None

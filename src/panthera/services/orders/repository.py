@@ -1,17 +1,72 @@
-"""Data access for orders."""
+"""Data access for orders, and the orders service's unit of work."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
+from panthera.contracts.orders import OrderReason, OrderStatus
 from panthera.kernel.database import utcnow
+from panthera.kernel.outbox import Outbox
+from panthera.kernel.uow import Transaction, UnitOfWork
+from panthera.services.orders.lifecycle import HOLDS_TOKEN, State, Step
 from panthera.services.orders.models import Order
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Orders placed on one UTC day in one currency with one status and reason."""
+
+    day: date
+    currency: str
+    status: str
+    reason: str | None
+    count: int
+    total: int
+
+
+class Orders(Protocol):
+    """What the use cases need of stored orders (a fake in unit tests, SQL otherwise)."""
+
+    async def get(self, order_id: uuid.UUID) -> Order | None: ...
+
+    async def by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Order | None: ...
+
+    async def find(
+        self, *, user_id: uuid.UUID | None, status: OrderStatus | None, offset: int, limit: int
+    ) -> tuple[int, list[Order]]: ...
+
+    async def in_states(
+        self, states: Collection[State], *, limit: int, created_before: datetime | None = None
+    ) -> list[Order]: ...
+
+    def add(self, order: Order) -> None: ...
+
+    async def tally_by_day(self, since: datetime, until: datetime) -> list[Tally]: ...
+
+    async def move(
+        self,
+        order: Order,
+        to: State,
+        *,
+        reason: OrderReason | None = None,
+        reason_text: str | None = None,
+        payment_reference: str | None = None,
+    ) -> bool: ...
+
+
+def _utc_day(session: AsyncSession, column: Any) -> sa.ColumnElement[str]:
+    """The UTC calendar day of a timestamp, as `YYYY-MM-DD` on either database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM-DD")
+    return sa.func.date(column)  # SQLite stores UTC text
 
 
 class OrderRepository:
@@ -28,88 +83,134 @@ class OrderRepository:
         return found.scalar_one_or_none()
 
     async def find(
-        self, *, user_id: uuid.UUID | None, status: str | None, offset: int, limit: int
+        self, *, user_id: uuid.UUID | None, status: OrderStatus | None, offset: int, limit: int
     ) -> tuple[int, list[Order]]:
         query = sa.select(Order)
         if user_id is not None:
             query = query.where(Order.user_id == user_id)
         if status is not None:
-            query = query.where(Order.status == status)
+            query = query.where(Order.status == status.value)
         total = await self.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
         rows = await self.session.scalars(
             query.order_by(Order.created_at.desc(), Order.id).offset(offset).limit(limit)
         )
         return int(total or 0), list(rows)
 
+    async def in_states(
+        self, states: Collection[State], *, limit: int, created_before: datetime | None = None
+    ) -> list[Order]:
+        """Orders standing in one of `states`, oldest first (work due for the workers)."""
+        query = sa.select(Order).where(
+            sa.or_(
+                *(
+                    sa.and_(
+                        Order.status == state.status.value,
+                        Order.payment_status == state.payment.value,
+                    )
+                    for state in states
+                )
+            )
+        )
+        if created_before is not None:
+            query = query.where(Order.created_at < created_before)
+        rows = await self.session.scalars(query.order_by(Order.created_at).limit(limit))
+        return list(rows)
+
     def add(self, order: Order) -> None:
         self.session.add(order)
 
-    async def transition(
+    async def tally_by_day(self, since: datetime, until: datetime) -> list[Tally]:
+        day = _utc_day(self.session, Order.created_at)
+        rows = await self.session.execute(
+            sa.select(
+                day,
+                Order.currency,
+                Order.status,
+                Order.reason,
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(Order.total), 0),
+            )
+            .where(Order.created_at >= since, Order.created_at < until)
+            .group_by(day, Order.currency, Order.status, Order.reason)
+        )
+        return [
+            Tally(date.fromisoformat(str(d)[:10]), currency, status, reason, int(n), int(total))
+            for d, currency, status, reason, n, total in rows
+        ]
+
+    async def move(
         self,
-        order_id: uuid.UUID,
+        order: Order,
+        to: State,
         *,
-        sources: Iterable[str],
-        target: str,
-        where: dict[str, Any] | None = None,
-        **values: Any,
+        reason: OrderReason | None = None,
+        reason_text: str | None = None,
+        payment_reference: str | None = None,
     ) -> bool:
-        """Move an order to `target` only if it is still in one of `sources`.
+        """Move `order` to `to` only if it still stands where it was read; False otherwise.
 
-        The check and the write are one statement, so of two racing
-        transitions (two cancels, a cancel and a ship) exactly one wins.
+        The check and the write are one statement, so of two racing steps (two
+        cancels, a cancel and a ship, two payment workers) exactly one wins. Every
+        step changes the state and neither machine has a cycle, so a match means
+        nobody moved the order since it was read: `order` then shows the stored row.
         """
-        conditions = [Order.id == order_id, Order.status.in_(list(sources))]
-        conditions += [getattr(Order, name) == value for name, value in (where or {}).items()]
-        result = await self.session.execute(
-            sa.update(Order)
-            .where(*conditions)
-            .values(status=target, updated_at=utcnow(), **values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
-
-    async def due_for_payment(self, limit: int) -> list[Order]:
-        rows = await self.session.scalars(
-            sa.select(Order)
-            .where(Order.status == "pending", Order.payment_status == "processing")
-            .order_by(Order.created_at)
-            .limit(limit)
-        )
-        return list(rows)
-
-    async def due_for_refund(self, limit: int) -> list[Order]:
-        rows = await self.session.scalars(
-            sa.select(Order).where(Order.payment_status == "refund_pending").limit(limit)
-        )
-        return list(rows)
-
-    async def set_refunded(self, order_id: uuid.UUID) -> None:
-        await self.session.execute(
-            sa.update(Order)
-            .where(Order.id == order_id, Order.payment_status == "refund_pending")
-            .values(payment_status="refunded", updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-
-    async def expired(self, before: datetime, limit: int) -> list[uuid.UUID]:
-        rows = await self.session.scalars(
-            sa.select(Order.id)
-            .where(
-                Order.status == "pending",
-                Order.payment_status == "pending",
-                Order.created_at < before,
-            )
-            .limit(limit)
-        )
-        return list(rows)
-
-    async def mark_payment(self, order_id: uuid.UUID, **values: Any) -> bool:
+        before = order.state
+        values: dict[str, Any] = {
+            "status": to.status.value,
+            "payment_status": to.payment.value,
+            "updated_at": utcnow(),
+        }
+        if to.payment not in HOLDS_TOKEN:
+            values["payment_token"] = None
+        if reason is not None:
+            values["reason"] = reason.value
+            values["reason_text"] = reason_text
+        if payment_reference is not None:
+            values["payment_reference"] = payment_reference
         result = await self.session.execute(
             sa.update(Order)
             .where(
-                Order.id == order_id, Order.status == "pending", Order.payment_status == "pending"
+                Order.id == order.id,
+                Order.status == before.status.value,
+                Order.payment_status == before.payment.value,
             )
-            .values(updated_at=utcnow(), **values)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        if getattr(result, "rowcount", 0) != 1:
+            return False
+        for name, value in values.items():
+            set_committed_value(order, name, value)  # already written: nothing to flush
+        return True
+
+
+class OrdersTx(Transaction):
+    """One transaction of the orders database, with its repositories."""
+
+    orders: Orders
+
+    def __init__(self, session: AsyncSession, outbox: Outbox | None, *, writable: bool) -> None:
+        super().__init__(session, outbox, writable=writable)
+        self.orders = OrderRepository(session)
+
+    async def advance(
+        self,
+        order: Order,
+        step: Step,
+        *,
+        reason: OrderReason | None = None,
+        reason_text: str | None = None,
+        payment_reference: str | None = None,
+    ) -> bool:
+        """Apply `step` to `order` as it was read here (409 if the step cannot start there);
+        False if someone moved the order meanwhile."""
+        return await self.orders.move(
+            order,
+            step.after(order.state),
+            reason=reason,
+            reason_text=reason_text,
+            payment_reference=payment_reference,
+        )
+
+
+OrdersUoW = UnitOfWork[OrdersTx]

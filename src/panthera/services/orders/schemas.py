@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from panthera.contracts.orders import MAX_UNITS_PER_PRODUCT, OrderReason, OrderStatus, PaymentStatus
 from panthera.kernel.schemas import ApiInput, ApiModel
-from panthera.services.orders.lifecycle import Status
 
 Line = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class OrderItemIn(ApiInput):
     product_id: uuid.UUID
-    quantity: int = Field(ge=1, le=1000)
+    quantity: int = Field(
+        ge=1,
+        le=MAX_UNITS_PER_PRODUCT,
+        description=f"At most {MAX_UNITS_PER_PRODUCT} units of a product in one order, "
+        "once lines of the same product are added up",
+    )
 
 
 class AddressIn(ApiInput):
@@ -51,7 +56,11 @@ class OrderLineRead(ApiModel):
 
 
 class PaymentRead(ApiModel):
-    status: str = Field(description="pending, processing, captured, declined or refunded")
+    status: PaymentStatus = Field(
+        description="`pending` until the stock is held, `processing` while charging, then "
+        "`captured` or `declined`; `voided` when nothing will be charged; "
+        "`refund_pending` then `refunded` when a cancelled order's charge is given back"
+    )
     reference: str | None = Field(default=None, description="The provider's charge id")
 
 
@@ -67,8 +76,16 @@ class Address(ApiModel):
 class OrderRead(ApiModel):
     id: uuid.UUID
     user_id: uuid.UUID
-    status: Status
-    reason: str | None
+    status: OrderStatus
+    reason: OrderReason | None = Field(
+        description="Why the order was rejected or cancelled, a stable code to act on: "
+        "`out_of_stock`, `unknown_product`, `invalid_order`, `payment_declined`, `expired`, "
+        "`cancelled_by_customer`, `cancelled_by_admin`; null otherwise. New codes may be added."
+    )
+    reason_text: str | None = Field(
+        description="The same reason for a person, e.g. "
+        '"Sorry, Trail running shoe is out of stock"; null when `reason` is null.'
+    )
     items: list[OrderLineRead]
     total: int
     currency: str
@@ -83,3 +100,18 @@ class OrderList(ApiModel):
     page: int
     limit: int
     orders: list[OrderRead]
+
+
+class DayStatsRead(ApiModel):
+    start: date = Field(description="The UTC day")
+    currency: str | None = Field(description="null only when the range has no order at all")
+    orders: int = Field(description="Orders placed that day, whatever became of them")
+    revenue: int = Field(description="Minor units taken: confirmed, shipped and delivered orders")
+    confirmed: int = Field(description="Orders placed that day and now confirmed or beyond")
+    rejected: int
+    cancelled: int
+    rejected_by_reason: dict[str, int] = Field(description="Rejections by `reason` code")
+
+
+class OrderStats(ApiModel):
+    series: list[DayStatsRead]

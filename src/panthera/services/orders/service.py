@@ -1,56 +1,41 @@
-"""Use cases of the orders service: checkout, the saga's steps, the lifecycle."""
+"""Use cases of customers and admins: checkout, reading orders, cancel, ship, deliver.
+
+What happens to an order afterwards on its own (stock answers, payments,
+expiry) is the saga's, in `saga.py`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
-import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from panthera.contracts.orders import (
+    MAX_PRODUCTS_PER_ORDER,
+    MAX_UNITS_PER_PRODUCT,
+    OrderCancelled,
+    OrderDelivered,
+    OrderEvent,
+    OrderPlaced,
+    OrderReason,
+    OrderShipped,
+    OrderStatus,
+    PaymentStatus,
+)
 from panthera.kernel.auth.principals import Principal
-from panthera.kernel.database import Database, utcnow
+from panthera.kernel.database import utcnow
 from panthera.kernel.errors import BadRequest, Conflict, FieldError, NotFound
-from panthera.kernel.events import Event
-from panthera.kernel.http_client import ServiceClient
-from panthera.kernel.outbox import Outbox
-from panthera.services.orders import events, lifecycle
+from panthera.services.orders import lifecycle, reasons
+from panthera.services.orders.catalog import Catalog, Product
+from panthera.services.orders.decisions import DecisionWatch
+from panthera.services.orders.events import order_event
 from panthera.services.orders.models import Order, OrderLine
-from panthera.services.orders.payments import PaymentProvider
-from panthera.services.orders.repository import OrderRepository
+from panthera.services.orders.repository import OrdersTx, OrdersUoW
 from panthera.services.orders.schemas import OrderCreate
-from panthera.services.orders.settings import OrdersSettings
-
-log = structlog.get_logger("panthera.orders")
-
-
-@dataclass(frozen=True)
-class OrdersRuntime:
-    """The collaborators the use cases need, built once when the service starts."""
-
-    db: Database
-    settings: OrdersSettings
-    outbox: Outbox
-    catalog: ServiceClient
-    payments: PaymentProvider
-    payments_due: asyncio.Event
-
-
-@dataclass(frozen=True)
-class PricedLine:
-    product_id: uuid.UUID
-    sku: str
-    name: str
-    quantity: int
-    unit_price: int
-    currency: str
 
 
 def _request_hash(data: OrderCreate) -> str:
@@ -63,31 +48,24 @@ def _merged_items(data: OrderCreate) -> dict[uuid.UUID, int]:
     quantities: dict[uuid.UUID, int] = {}
     for item in data.items:
         quantities[item.product_id] = quantities.get(item.product_id, 0) + item.quantity
+    too_many = [p for p, quantity in quantities.items() if quantity > MAX_UNITS_PER_PRODUCT]
+    if too_many:
+        raise BadRequest(
+            f"At most {MAX_UNITS_PER_PRODUCT} units of one product per order",
+            errors=[
+                FieldError(field="body.items", message=f"too many units of {p}", type="too_many")
+                for p in too_many
+            ],
+        )
+    if len(quantities) > MAX_PRODUCTS_PER_ORDER:
+        raise BadRequest(f"At most {MAX_PRODUCTS_PER_ORDER} different products per order")
     return quantities
 
 
-async def _price(rt: OrdersRuntime, quantities: dict[uuid.UUID, int]) -> list[PricedLine]:
+async def _price(catalog: Catalog, quantities: dict[uuid.UUID, int]) -> list[Product]:
     """Read each product from the catalog now: prices never come from the client."""
-    answers = await asyncio.gather(
-        *(rt.catalog.get_json(f"/v1/products/{product_id}") for product_id in quantities)
-    )
-    lines, unknown = [], []
-    for (product_id, quantity), (status, body) in zip(quantities.items(), answers, strict=True):
-        if status == 404:
-            unknown.append(product_id)
-            continue
-        if status != 200:
-            raise BadRequest(f"Product {product_id} cannot be ordered (catalog said {status})")
-        lines.append(
-            PricedLine(
-                product_id,
-                body["sku"],
-                body["name"],
-                quantity,
-                int(body["price"]),
-                body["currency"],
-            )
-        )
+    found = await asyncio.gather(*(catalog.product(product_id) for product_id in quantities))
+    unknown = [p for p, product in zip(quantities, found, strict=True) if product is None]
     if unknown:
         raise BadRequest(
             "Unknown products in the order",
@@ -98,95 +76,122 @@ async def _price(rt: OrdersRuntime, quantities: dict[uuid.UUID, int]) -> list[Pr
                 for p in unknown
             ],
         )
-    currencies = {line.currency for line in lines}
+    products = [product for product in found if product is not None]
+    currencies = {product.currency for product in products}
     if len(currencies) > 1:
         raise BadRequest(f"All items of an order must share one currency, got {sorted(currencies)}")
-    return lines
+    return products
 
 
 async def place(
-    *, rt: OrdersRuntime, user_id: uuid.UUID, data: OrderCreate, idempotency_key: str | None
+    *,
+    uow: OrdersUoW,
+    catalog: Catalog,
+    user_id: uuid.UUID,
+    data: OrderCreate,
+    idempotency_key: str | None,
 ) -> Order:
     """Record a pending order and `orders.order.placed`; the saga takes it from there."""
     request_hash = _request_hash(data)
     if idempotency_key is not None:
-        earlier = await _replay(rt, user_id, idempotency_key, request_hash)
+        earlier = await _replay(uow, user_id, idempotency_key, request_hash)
         if earlier is not None:
             return earlier
-    lines = await _price(rt, _merged_items(data))
+    quantities = _merged_items(data)
+    products = await _price(catalog, quantities)
+    now = utcnow()
     order = Order(
         id=uuid.uuid4(),
         user_id=user_id,
-        status="pending",
-        total=sum(line.unit_price * line.quantity for line in lines),
-        currency=lines[0].currency,
+        status=OrderStatus.PENDING.value,
+        total=sum(product.price * quantities[product.product_id] for product in products),
+        currency=products[0].currency,
         shipping_address=data.shipping_address.model_dump(mode="json", by_alias=True),
         payment_token=data.payment.token,
-        payment_status="pending",
+        payment_status=PaymentStatus.PENDING.value,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
+        created_at=now,
+        updated_at=now,
         lines=[
             OrderLine(
                 position=i,
-                product_id=line.product_id,
-                sku=line.sku,
-                name=line.name,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
+                product_id=product.product_id,
+                sku=product.sku,
+                name=product.name,
+                quantity=quantities[product.product_id],
+                unit_price=product.price,
             )
-            for i, line in enumerate(lines)
+            for i, product in enumerate(products)
         ],
     )
     try:
-        async with rt.db.transaction() as session:
-            OrderRepository(session).add(order)
-            await session.flush()
-            await rt.outbox.record(
-                session, events.ORDER_PLACED, subject=order.id, data=events.order_data(order)
-            )
+        async with uow.write() as tx:
+            tx.orders.add(order)
+            tx.record(order_event(OrderPlaced, order))
     except IntegrityError:
         if idempotency_key is None:
             raise
         # A concurrent request with the same key won the insert: answer with its order.
-        earlier = await _replay(rt, user_id, idempotency_key, request_hash)
+        earlier = await _replay(uow, user_id, idempotency_key, request_hash)
         if earlier is None:
             raise
         return earlier
     return order
 
 
-async def _replay(
-    rt: OrdersRuntime, user_id: uuid.UUID, key: str, request_hash: str
-) -> Order | None:
-    async with rt.db.read() as session:
-        earlier = await OrderRepository(session).by_idempotency_key(user_id, key)
+async def _replay(uow: OrdersUoW, user_id: uuid.UUID, key: str, request_hash: str) -> Order | None:
+    async with uow.read() as tx:
+        earlier = await tx.orders.by_idempotency_key(user_id, key)
     if earlier is not None and earlier.request_hash != request_hash:
         raise Conflict("This Idempotency-Key was already used with a different request")
     return earlier
 
 
-async def _load(session: AsyncSession, order_id: uuid.UUID) -> Order:
-    order = await OrderRepository(session).get(order_id)
-    if order is None:
+async def _visible(tx: OrdersTx, order_id: uuid.UUID, actor: Principal | None) -> Order:
+    """The order if `actor` may see it (None: an admin route); 404 otherwise, so ids do not leak."""
+    order = await tx.orders.get(order_id)
+    if order is None or (actor is not None and not actor.may_access(order.user_id)):
         raise NotFound("Order not found")
     return order
 
 
-async def get(*, rt: OrdersRuntime, order_id: uuid.UUID, actor: Principal) -> Order:
-    """One order: the owner's or, for an admin, anyone's (404 otherwise, so ids do not leak)."""
-    async with rt.db.read() as session:
-        order = await OrderRepository(session).get(order_id)
-    if order is None or not actor.may_access(order.user_id):
-        raise NotFound("Order not found")
-    return order
+async def get(*, uow: OrdersUoW, order_id: uuid.UUID, actor: Principal) -> Order:
+    """One order: the owner's or, for an admin, anyone's."""
+    async with uow.read() as tx:
+        return await _visible(tx, order_id, actor)
+
+
+async def get_decided(
+    *,
+    uow: OrdersUoW,
+    decisions: DecisionWatch,
+    order_id: uuid.UUID,
+    actor: Principal,
+    within: float,
+) -> Order:
+    """The order once it is no longer pending, or as it stands after `within` seconds."""
+    async with decisions.watching(order_id) as decided:
+        order = await get(uow=uow, order_id=order_id, actor=actor)
+        if order.status != OrderStatus.PENDING:
+            return order
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await decided.wait()
+    return await get(uow=uow, order_id=order_id, actor=actor)
 
 
 async def get_all(
-    *, rt: OrdersRuntime, actor: Principal, status: str | None, offset: int, limit: int
+    *,
+    uow: OrdersUoW,
+    actor: Principal,
+    status: OrderStatus | None,
+    offset: int,
+    limit: int,
 ) -> tuple[int, list[Order]]:
     """A page of orders, newest first: a customer's own, or everyone's for an admin."""
-    async with rt.db.read() as session:
-        return await OrderRepository(session).find(
+    async with uow.read() as tx:
+        return await tx.orders.find(
             user_id=None if actor.is_admin else actor.user_id,
             status=status,
             offset=offset,
@@ -194,204 +199,53 @@ async def get_all(
         )
 
 
-async def _move(
-    rt: OrdersRuntime,
+async def _decide(
+    uow: OrdersUoW,
     order_id: uuid.UUID,
-    target: str,
+    step: lifecycle.Step,
+    event: type[OrderEvent],
     *,
-    event_type: str,
-    values: Callable[[Order], dict[str, Any]] | None = None,
+    actor: Principal | None = None,
+    reason: OrderReason | None = None,
+    payments_due: asyncio.Event | None = None,
 ) -> Order:
-    """Apply one transition with its event, or answer 409 with the current status."""
-    async with rt.db.transaction() as session:
-        order = await _load(session, order_id)
-        lifecycle.ensure_can_move(order.status, target)
-        changes = values(order) if values else {}
-        # Conditional on the status and payment state just read: a racing
-        # transition makes this one match nothing instead of overwriting it.
-        moved = await OrderRepository(session).transition(
-            order_id,
-            sources=[order.status],
-            target=target,
-            where={"payment_status": order.payment_status},
-            **changes,
-        )
-        if not moved:
+    """A person's step with its event, or 409 naming the order's current status."""
+    async with uow.write() as tx:
+        order = await _visible(tx, order_id, actor)
+        text = reasons.text(reason) if reason is not None else None
+        if not await tx.advance(order, step, reason=reason, reason_text=text):
+            current = await _visible(tx, order_id, actor)
             raise Conflict(
                 "The order changed meanwhile; read it again",
-                extra={"currentStatus": (await _load(session, order_id)).status},
+                extra={"currentStatus": current.status},
             )
-        order = await _load(session, order_id)
-        await rt.outbox.record(session, event_type, subject=order.id, data=events.order_data(order))
+        tx.record(order_event(event, order))
+        if payments_due is not None and order.payment_status == PaymentStatus.REFUND_PENDING:
+            tx.after_commit(payments_due.set)
     return order
 
 
-def _cancellation(actor: Principal) -> Callable[[Order], dict[str, Any]]:
-    def values(order: Order) -> dict[str, Any]:
-        by = "an administrator" if actor.is_admin else "the customer"
-        changes: dict[str, Any] = {"reason": f"cancelled by {by}", "payment_token": None}
-        if order.payment_status == "captured":
-            changes["payment_status"] = "refund_pending"
-        elif order.payment_status in ("pending", "processing"):
-            changes["payment_status"] = "voided"
-        return changes
-
-    return values
-
-
-async def cancel(*, rt: OrdersRuntime, order_id: uuid.UUID, actor: Principal) -> Order:
+async def cancel(
+    *, uow: OrdersUoW, order_id: uuid.UUID, actor: Principal, payments_due: asyncio.Event
+) -> Order:
     """Cancel before shipping: the stock is released and a captured payment refunded."""
-    await get(rt=rt, order_id=order_id, actor=actor)
-    order = await _move(
-        rt, order_id, "cancelled", event_type=events.ORDER_CANCELLED, values=_cancellation(actor)
-    )
-    if order.payment_status == "refund_pending":
-        rt.payments_due.set()
-    return order
-
-
-async def ship(*, rt: OrdersRuntime, order_id: uuid.UUID) -> Order:
-    """Hand a confirmed order to the carrier (admin)."""
-    return await _move(rt, order_id, "shipped", event_type=events.ORDER_SHIPPED)
-
-
-async def deliver(*, rt: OrdersRuntime, order_id: uuid.UUID) -> Order:
-    """Record that a shipped order arrived (admin)."""
-    return await _move(rt, order_id, "delivered", event_type=events.ORDER_DELIVERED)
-
-
-# --- the saga's steps, driven by catalog events and background work ----------------
-
-
-async def stock_reserved(*, rt: OrdersRuntime, session: AsyncSession, order_id: uuid.UUID) -> None:
-    """The catalog holds the stock: the payment is now due (charged outside this transaction)."""
-    if await OrderRepository(session).mark_payment(order_id, payment_status="processing"):
-        rt.payments_due.set()
-
-
-async def stock_rejected(
-    *, rt: OrdersRuntime, session: AsyncSession, order_id: uuid.UUID, reason: str
-) -> None:
-    """The catalog could not reserve every line: the order is rejected, nothing was charged."""
-    repo = OrderRepository(session)
-    if await repo.transition(
+    reason = OrderReason.CANCELLED_BY_ADMIN if actor.is_admin else OrderReason.CANCELLED_BY_CUSTOMER
+    return await _decide(
+        uow,
         order_id,
-        sources=["pending"],
-        target="rejected",
+        lifecycle.CANCELLED,
+        OrderCancelled,
+        actor=actor,
         reason=reason,
-        payment_status="voided",
-        payment_token=None,
-    ):
-        order = await _load(session, order_id)
-        await rt.outbox.record(
-            session,
-            events.ORDER_REJECTED,
-            subject=order_id,
-            data=events.order_data(order, stock_reserved=False),
-        )
-
-
-async def process_payments(*, rt: OrdersRuntime, batch: int = 20) -> int:
-    """Charge the orders whose stock is reserved, and refund the cancelled ones.
-
-    The provider call happens outside any transaction and is keyed by the order
-    id, so a crash or a second worker repeats it harmlessly.
-    """
-    async with rt.db.read() as session:
-        due = await OrderRepository(session).due_for_payment(batch)
-        refunds = await OrderRepository(session).due_for_refund(batch)
-    for order in due:
-        await _charge(rt, order)
-    for order in refunds:
-        await _refund(rt, order)
-    return len(due) + len(refunds)
-
-
-async def _charge(rt: OrdersRuntime, order: Order) -> None:
-    result = await rt.payments.charge(
-        idempotency_key=str(order.id),
-        amount=order.total,
-        currency=order.currency,
-        token=order.payment_token or "",
+        payments_due=payments_due,
     )
-    async with rt.db.transaction() as session:
-        repo = OrderRepository(session)
-        if result.status == "captured":
-            moved = await repo.transition(
-                order.id,
-                sources=["pending"],
-                target="confirmed",
-                where={"payment_status": "processing"},
-                payment_status="captured",
-                payment_reference=result.reference,
-                payment_token=None,
-            )
-            event_type = events.ORDER_CONFIRMED
-        else:
-            moved = await repo.transition(
-                order.id,
-                sources=["pending"],
-                target="rejected",
-                where={"payment_status": "processing"},
-                payment_status="declined",
-                payment_reference=result.reference,
-                payment_token=None,
-                reason=f"payment declined ({result.decline_reason})",
-            )
-            event_type = events.ORDER_REJECTED
-        if moved:
-            fresh = await _load(session, order.id)
-            await rt.outbox.record(
-                session, event_type, subject=order.id, data=events.order_data(fresh)
-            )
-    if result.status == "captured" and not moved:
-        # The order was cancelled or expired while we charged: give the money back.
-        await rt.payments.refund(reference=result.reference)
-        log.info("charge_refunded_after_race", order_id=str(order.id))
 
 
-async def _refund(rt: OrdersRuntime, order: Order) -> None:
-    if order.payment_reference is not None:
-        await rt.payments.refund(reference=order.payment_reference)
-    async with rt.db.transaction() as session:
-        await OrderRepository(session).set_refunded(order.id)
+async def ship(*, uow: OrdersUoW, order_id: uuid.UUID) -> Order:
+    """Hand a confirmed order to the carrier (admin)."""
+    return await _decide(uow, order_id, lifecycle.SHIPPED, OrderShipped)
 
 
-async def expire_pending(*, rt: OrdersRuntime) -> int:
-    """Reject orders that got no answer about their stock in time (the saga's timeout)."""
-    cutoff = utcnow() - timedelta(seconds=rt.settings.pending_timeout_seconds)
-    expired = 0
-    async with rt.db.transaction() as session:
-        repo = OrderRepository(session)
-        for order_id in await repo.expired(cutoff, limit=100):
-            if await repo.transition(
-                order_id,
-                sources=["pending"],
-                target="rejected",
-                where={"payment_status": "pending"},
-                reason="timed out waiting for stock",
-                payment_status="voided",
-                payment_token=None,
-            ):
-                order = await _load(session, order_id)
-                await rt.outbox.record(
-                    session, events.ORDER_REJECTED, subject=order_id, data=events.order_data(order)
-                )
-                expired += 1
-    return expired
-
-
-# --- event handlers: `handler(event, session, runtime)` inside the inbox transaction --
-
-
-async def on_stock_reserved(event: Event, session: AsyncSession, rt: OrdersRuntime) -> None:
-    await stock_reserved(rt=rt, session=session, order_id=uuid.UUID(event.data["orderId"]))
-
-
-async def on_stock_rejected(event: Event, session: AsyncSession, rt: OrdersRuntime) -> None:
-    await stock_rejected(
-        rt=rt,
-        session=session,
-        order_id=uuid.UUID(event.data["orderId"]),
-        reason=str(event.data.get("reason") or "out of stock"),
-    )
+async def deliver(*, uow: OrdersUoW, order_id: uuid.UUID) -> Order:
+    """Record that a shipped order arrived (admin)."""
+    return await _decide(uow, order_id, lifecycle.DELIVERED, OrderDelivered)

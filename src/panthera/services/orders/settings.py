@@ -17,4 +17,3 @@ class OrdersSettings(ServiceSettings):
     )
     pending_timeout_seconds: float = Field(default=120, gt=0)
     expiry_interval_seconds: float = Field(default=5, gt=0)
-    max_items: int = Field(default=50, ge=1, le=500)

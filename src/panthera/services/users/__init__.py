@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -17,18 +16,22 @@ from panthera.kernel.service import ServiceHost, ServiceSpec
 from panthera.services.users import service
 from panthera.services.users.api import router, well_known
 from panthera.services.users.models import outbox
+from panthera.services.users.repository import UsersTx
+from panthera.services.users.service import UsersRuntime
 from panthera.services.users.settings import UsersSettings
 
 log = structlog.get_logger("panthera.users")
 
 
-def build_runtime(host: ServiceHost[Any]) -> service.UsersRuntime:
+@asynccontextmanager
+async def runtime(host: ServiceHost[UsersRuntime]) -> AsyncIterator[UsersRuntime]:
+    """The users service's collaborators; the configured admin exists before requests come."""
     settings = host.service_settings
     assert isinstance(settings, UsersSettings)
     platform = host.settings
     key = load_or_create_signing_key(platform.signing_key_path)
-    return service.UsersRuntime(
-        db=host.db,
+    rt = UsersRuntime(
+        uow=host.uow,
         settings=settings,
         hasher=PasswordHasher(
             time_cost=settings.argon2_time_cost,
@@ -42,25 +45,17 @@ def build_runtime(host: ServiceHost[Any]) -> service.UsersRuntime:
             ttl_seconds=platform.access_token_ttl_seconds,
         ),
         limiter=RateLimiter(platform.redis_url),
-        outbox=host.outbox,  # type: ignore[arg-type]
     )
-
-
-@asynccontextmanager
-async def lifespan(host: ServiceHost[Any]) -> AsyncIterator[None]:
-    runtime = build_runtime(host)
-    host.runtime = runtime
-    platform = host.settings
     if platform.admin_email and platform.admin_password:
         user, created = await service.ensure_admin(
-            rt=runtime, email=platform.admin_email, password=platform.admin_password
+            rt=rt, email=platform.admin_email, password=platform.admin_password
         )
         if created:
             log.info("admin_created", email=user.email)
-    yield
+    yield rt
 
 
-spec: ServiceSpec[Any] = ServiceSpec(
+spec: ServiceSpec[UsersRuntime] = ServiceSpec(
     name="users",
     title="User Service API",
     description="API for managing user profiles, authentication, and authorization.",
@@ -69,7 +64,8 @@ spec: ServiceSpec[Any] = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     settings_type=UsersSettings,
     route_prefixes=("/v1/users", "/v1/auth", "/.well-known/jwks.json"),
-    lifespan=lifespan,
+    runtime=runtime,
+    transaction=UsersTx,
     outbox=outbox,
     tags=(
         {"name": "Users", "description": "User management operations"},

@@ -1,26 +1,31 @@
-"""Events the users service publishes (catalogue: docs/events.md); it consumes none."""
+"""What the users service publishes (catalogue: docs/events.md); it consumes nothing."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar, cast
 
+from panthera.contracts.users import UserDeleted, UserProfile, UserRegistered, UserUpdated
+from panthera.kernel.auth.principals import Role
 from panthera.services.users.models import User
 
-USER_REGISTERED = "users.user.registered"
-USER_UPDATED = "users.user.updated"
-USER_DELETED = "users.user.deleted"
-
-HANDLERS: dict[str, Any] = {}
+P = TypeVar("P", bound=UserProfile)
 
 
-def user_data(user: User) -> dict[str, Any]:
-    """What other services may keep of a user: contact details and role."""
-    return {
-        "userId": str(user.id),
-        "username": user.username,
-        "email": user.email,
-        "firstName": user.first_name,
-        "lastName": user.last_name,
-        "phone": user.phone,
-        "role": user.role,
-    }
+def user_event(contract: type[P], user: User) -> P:
+    """`UserRegistered` or `UserUpdated` of `user`: contact details and role, never secrets."""
+    return contract(
+        user_id=user.id,
+        username=user.username,
+        email=user.email,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        phone=user.phone,
+        role=cast(Role, user.role),  # the contract validates it again
+    )
+
+
+def user_deleted(user: User) -> UserDeleted:
+    return UserDeleted(user_id=user.id)
+
+
+__all__ = ["UserRegistered", "UserUpdated", "user_deleted", "user_event"]

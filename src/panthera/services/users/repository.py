@@ -1,14 +1,55 @@
-"""Data access for users and refresh tokens."""
+"""Data access for users and refresh tokens, and the users service's transaction."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from panthera.kernel.outbox import Outbox
+from panthera.kernel.uow import Transaction, UnitOfWork
 from panthera.services.users.models import RefreshToken, User
+
+
+class Users(Protocol):
+    """The accounts, as the use cases see them (SQL here, in-memory in unit tests)."""
+
+    async def get(self, user_id: uuid.UUID) -> User | None: ...
+
+    async def get_by_email(self, email: str) -> User | None: ...
+
+    async def taken(
+        self, *, username: str | None, email: str | None, excluding: uuid.UUID | None = None
+    ) -> str | None:
+        """Which of username or email another account already uses, if any."""
+        ...
+
+    async def list(self, *, search: str | None, offset: int, limit: int) -> tuple[int, list[User]]:
+        """A page in sign-up order, optionally matching `search`, and the total matching."""
+        ...
+
+    async def add(self, user: User) -> None:
+        """Store a new account; a concurrent duplicate surfaces as `IntegrityError`."""
+        ...
+
+    async def delete(self, user: User) -> None:
+        """Remove the account and every refresh token issued to it."""
+        ...
+
+
+class RefreshTokens(Protocol):
+    def add(self, token: RefreshToken) -> None: ...
+
+    async def get_by_hash(self, token_hash: str) -> RefreshToken | None: ...
+
+    async def spend(self, token_id: uuid.UUID, when: datetime) -> bool:
+        """Mark a live token used; False if another request spent it first."""
+        ...
+
+    async def revoke_family(self, family_id: uuid.UUID, when: datetime) -> None: ...
 
 
 class UserRepository:
@@ -25,7 +66,6 @@ class UserRepository:
     async def taken(
         self, *, username: str | None, email: str | None, excluding: uuid.UUID | None = None
     ) -> str | None:
-        """Which of username or email another account already uses, if any."""
         checks = []
         if username is not None:
             checks.append(sa.func.lower(User.username) == username.lower())
@@ -60,8 +100,11 @@ class UserRepository:
         )
         return int(total or 0), list(rows)
 
-    def add(self, user: User) -> None:
+    async def add(self, user: User) -> None:
         self.session.add(user)
+        # Now rather than at commit, so that the unique indexes speak while the
+        # use case can still tell the caller which name was taken.
+        await self.session.flush()
 
     async def delete(self, user: User) -> None:
         await self.session.execute(sa.delete(RefreshToken).where(RefreshToken.user_id == user.id))
@@ -82,7 +125,8 @@ class RefreshTokenRepository:
         return found.scalar_one_or_none()
 
     async def spend(self, token_id: uuid.UUID, when: datetime) -> bool:
-        """Mark a live token used; False if another request spent it first."""
+        # One conditional UPDATE: of two requests presenting the same token at
+        # once, exactly one sees a row change.
         result = await self.session.execute(
             sa.update(RefreshToken)
             .where(
@@ -100,3 +144,15 @@ class RefreshTokenRepository:
             .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=when)
         )
+
+
+class UsersTx(Transaction):
+    """One unit of work of the users service: its accounts and refresh tokens."""
+
+    def __init__(self, session: AsyncSession, outbox: Outbox | None, *, writable: bool) -> None:
+        super().__init__(session, outbox, writable=writable)
+        self.users: Users = UserRepository(session)
+        self.tokens: RefreshTokens = RefreshTokenRepository(session)
+
+
+UsersUoW = UnitOfWork[UsersTx]

@@ -10,18 +10,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from panthera.kernel.auth.passwords import PasswordHasher
 from panthera.kernel.auth.principals import Principal
 from panthera.kernel.auth.tokens import TokenIssuer
-from panthera.kernel.database import Database, utcnow
+from panthera.kernel.database import utcnow
 from panthera.kernel.errors import Conflict, Forbidden, NotFound, Unauthorized
-from panthera.kernel.outbox import Outbox
 from panthera.kernel.ratelimit import RateLimiter
-from panthera.services.users import events
+from panthera.services.users.events import UserRegistered, UserUpdated, user_deleted, user_event
 from panthera.services.users.models import RefreshToken, User
-from panthera.services.users.repository import RefreshTokenRepository, UserRepository
+from panthera.services.users.repository import UsersTx, UsersUoW
 from panthera.services.users.schemas import UserCreateRequest, UserUpdateRequest
 from panthera.services.users.settings import UsersSettings
 
@@ -30,12 +28,11 @@ from panthera.services.users.settings import UsersSettings
 class UsersRuntime:
     """The collaborators the use cases need, built once when the service starts."""
 
-    db: Database
+    uow: UsersUoW
     settings: UsersSettings
     hasher: PasswordHasher
     issuer: TokenIssuer
     limiter: RateLimiter
-    outbox: Outbox
 
 
 @dataclass(frozen=True)
@@ -69,26 +66,22 @@ async def create(*, rt: UsersRuntime, data: UserCreateRequest, actor: Principal 
         role=role,
     )
     try:
-        async with rt.db.transaction() as session:
-            repo = UserRepository(session)
-            which = await repo.taken(username=user.username, email=user.email)
+        async with rt.uow.write() as tx:
+            which = await tx.users.taken(username=user.username, email=user.email)
             if which:
                 raise _conflict(which)
-            repo.add(user)
-            await session.flush()
-            await rt.outbox.record(
-                session, events.USER_REGISTERED, subject=user.id, data=events.user_data(user)
-            )
+            await tx.users.add(user)
+            tx.record(user_event(UserRegistered, user))
     except IntegrityError as exc:  # a concurrent sign-up won the race for the name
         raise Conflict("A user with this username or email already exists") from exc
     return user
 
 
-async def _visible(session: AsyncSession, user_id: uuid.UUID, actor: Principal) -> User:
+async def _visible(tx: UsersTx, user_id: uuid.UUID, actor: Principal) -> User:
     # A customer asking about anyone else learns nothing, not even existence.
     if not actor.may_access(user_id):
         raise Forbidden("You may only access your own profile")
-    user = await UserRepository(session).get(user_id)
+    user = await tx.users.get(user_id)
     if user is None:
         raise NotFound("User not found")
     return user
@@ -96,16 +89,16 @@ async def _visible(session: AsyncSession, user_id: uuid.UUID, actor: Principal) 
 
 async def get(*, rt: UsersRuntime, user_id: uuid.UUID, actor: Principal) -> User:
     """One user: self or admin."""
-    async with rt.db.read() as session:
-        return await _visible(session, user_id, actor)
+    async with rt.uow.read() as tx:
+        return await _visible(tx, user_id, actor)
 
 
 async def get_all(
     *, rt: UsersRuntime, search: str | None, offset: int, limit: int
 ) -> tuple[int, list[User]]:
     """A page of users, optionally matching `search` (admin only; checked by the route)."""
-    async with rt.db.read() as session:
-        return await UserRepository(session).list(search=search, offset=offset, limit=limit)
+    async with rt.uow.read() as tx:
+        return await tx.users.list(search=search, offset=offset, limit=limit)
 
 
 async def update(
@@ -123,21 +116,19 @@ async def update(
         else:
             changes["email"] = str(changes["email"]).lower()
     try:
-        async with rt.db.transaction() as session:
-            user = await _visible(session, user_id, actor)
-            repo = UserRepository(session)
+        async with rt.uow.write() as tx:
+            user = await _visible(tx, user_id, actor)
             if "email" in changes and changes["email"] != user.email:
-                which = await repo.taken(username=None, email=changes["email"], excluding=user.id)
+                which = await tx.users.taken(
+                    username=None, email=changes["email"], excluding=user.id
+                )
                 if which:
                     raise _conflict(which)
             for name, value in changes.items():
                 setattr(user, name, value)
             if changes:
                 user.updated_at = utcnow()
-                await session.flush()
-                await rt.outbox.record(
-                    session, events.USER_UPDATED, subject=user.id, data=events.user_data(user)
-                )
+                tx.record(user_event(UserUpdated, user))
     except IntegrityError as exc:
         raise Conflict("A user with this email already exists") from exc
     return user
@@ -145,12 +136,10 @@ async def update(
 
 async def delete(*, rt: UsersRuntime, user_id: uuid.UUID, actor: Principal) -> None:
     """Delete an account and end its sessions."""
-    async with rt.db.transaction() as session:
-        user = await _visible(session, user_id, actor)
-        await UserRepository(session).delete(user)
-        await rt.outbox.record(
-            session, events.USER_DELETED, subject=user_id, data={"userId": str(user_id)}
-        )
+    async with rt.uow.write() as tx:
+        user = await _visible(tx, user_id, actor)
+        await tx.users.delete(user)
+        tx.record(user_deleted(user))
 
 
 def _hash_token(token: str) -> str:
@@ -186,14 +175,14 @@ async def login(*, rt: UsersRuntime, email: str, password: str, client: str) -> 
     email = email.lower()
     await rt.limiter.hit(rt.settings.login_limit_per_address, "login-address", client)
     await rt.limiter.hit(rt.settings.login_limit_per_account, "login-account", email)
-    async with rt.db.read() as session:
-        user = await UserRepository(session).get_by_email(email)
+    async with rt.uow.read() as tx:
+        user = await tx.users.get_by_email(email)
     valid = await rt.hasher.verify(password, user.password_hash if user else None)
     if user is None or not valid:
         raise Unauthorized("Invalid email or password")
-    async with rt.db.transaction() as session:
+    async with rt.uow.write() as tx:
         token, row = _new_refresh_token(rt, user, family_id=uuid.uuid4())
-        RefreshTokenRepository(session).add(row)
+        tx.tokens.add(row)
     return _session(rt, user, token)
 
 
@@ -201,21 +190,20 @@ async def refresh(*, rt: UsersRuntime, refresh_token: str) -> Session:
     """Rotate a refresh token; presenting a spent one revokes its whole family."""
     now = utcnow()
     issued: tuple[User, str] | None = None
-    async with rt.db.transaction() as session:
-        tokens = RefreshTokenRepository(session)
-        row = await tokens.get_by_hash(_hash_token(refresh_token))
+    async with rt.uow.write() as tx:
+        row = await tx.tokens.get_by_hash(_hash_token(refresh_token))
         if row is None or row.expires_at <= now:
             raise Unauthorized("Invalid or expired refresh token")
-        if row.revoked_at is None and await tokens.spend(row.id, now):
-            user = await UserRepository(session).get(row.user_id)
+        if row.revoked_at is None and await tx.tokens.spend(row.id, now):
+            user = await tx.users.get(row.user_id)
             if user is None:
                 raise Unauthorized("Invalid or expired refresh token")
             token, new_row = _new_refresh_token(rt, user, family_id=row.family_id)
-            tokens.add(new_row)
+            tx.tokens.add(new_row)
             issued = (user, token)
         else:
             # Someone holds a copy of a token already used: end every session of this login.
-            await tokens.revoke_family(row.family_id, now)
+            await tx.tokens.revoke_family(row.family_id, now)
     # Raised after the commit, so that the family's revocation is kept.
     if issued is None:
         raise Unauthorized("Refresh token already used; this session has been revoked")
@@ -224,12 +212,11 @@ async def refresh(*, rt: UsersRuntime, refresh_token: str) -> Session:
 
 async def logout(*, rt: UsersRuntime, refresh_token: str) -> None:
     """End the session (the token's whole family)."""
-    async with rt.db.transaction() as session:
-        tokens = RefreshTokenRepository(session)
-        row = await tokens.get_by_hash(_hash_token(refresh_token))
+    async with rt.uow.write() as tx:
+        row = await tx.tokens.get_by_hash(_hash_token(refresh_token))
         if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
             raise Unauthorized("Invalid or expired refresh token")
-        await tokens.revoke_family(row.family_id, utcnow())
+        await tx.tokens.revoke_family(row.family_id, utcnow())
 
 
 def _username_from(email: str) -> str:
@@ -245,8 +232,8 @@ async def ensure_admin(
 
     Returns the user and whether it was created.
     """
-    async with rt.db.read() as session:
-        existing = await UserRepository(session).get_by_email(email)
+    async with rt.uow.read() as tx:
+        existing = await tx.users.get_by_email(email)
     if existing is not None:
         return existing, False
     data = UserCreateRequest(

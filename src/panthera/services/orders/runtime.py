@@ -1,0 +1,24 @@
+"""What the orders service's use cases work with, built once when the service starts."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from panthera.services.orders.catalog import Catalog
+from panthera.services.orders.decisions import DecisionWatch
+from panthera.services.orders.payments import PaymentProvider
+from panthera.services.orders.repository import OrdersUoW
+from panthera.services.orders.settings import OrdersSettings
+
+
+@dataclass(frozen=True)
+class OrdersRuntime:
+    uow: OrdersUoW
+    settings: OrdersSettings
+    catalog: Catalog
+    payments: PaymentProvider
+    payments_due: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set after a commit that made a charge or a refund due: wakes the payment worker."""
+    decisions: DecisionWatch = field(default_factory=DecisionWatch)
+    """Requests of this process waiting for an order's decision."""

@@ -19,7 +19,7 @@ from panthera.gateway.edge import RateLimits
 from panthera.gateway.openapi import docs_router
 from panthera.gateway.settings import GatewaySettings
 from panthera.gateway.table import SITE_OWNER, platform_table, service_routes
-from panthera.kernel import observability
+from panthera.kernel import dependencies, observability
 from panthera.kernel.auth.keys import load_or_create_signing_key
 from panthera.kernel.auth.tokens import TokenVerifier
 from panthera.kernel.body_limit import BodyLimit
@@ -94,6 +94,19 @@ def edge_limits(settings: Settings, gateway: GatewaySettings) -> RateLimits:
     )
 
 
+def watch_dependencies(hosts: Sequence[ServiceHost[Any]], settings: Settings) -> None:
+    """Each process reports whether it reaches what its services need, and its pools."""
+    redis = dependencies.redis_check(settings.redis_url) if settings.redis_url else None
+    for host in hosts:
+        name = host.spec.name
+        dependencies.watch(name, "database", host.db.ping)
+        dependencies.watch_pool(name, host.db.engine)
+        if settings.nats_url:
+            dependencies.watch(name, "nats", host.bus.ping)
+        if redis is not None:
+            dependencies.watch(name, "redis", redis)
+
+
 class Platform:
     """The gateway with its hosted services, as one ASGI app."""
 
@@ -136,6 +149,7 @@ def create_platform(
         for name in names
     ]
     wire_in_process_calls(hosts)
+    watch_dependencies(hosts, settings)
     gateway_settings = gateway_settings or GatewaySettings()
     specs = [host.spec for host in hosts]
     for host in hosts:
@@ -193,6 +207,7 @@ def create_service_app(
         SERVICES[name], settings, verifier_for(settings, name), service_settings, standalone=True
     )
     host.app.include_router(docs_router(list(SERVICES.values())))
+    watch_dependencies([host], settings)
     app = guarded(host, gateway_settings or GatewaySettings())
     return host, observability.ObservabilityMiddleware(app, service=name)
 

@@ -14,6 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from panthera.kernel.settings import Settings
+from panthera.ops.cli import backup_cli
 
 cli = typer.Typer(help="PantheraConnect: run and operate the platform.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Manage administrator accounts.", no_args_is_help=True)
@@ -22,6 +23,7 @@ events_cli = typer.Typer(help="Operate the event backbone.", no_args_is_help=Tru
 cli.add_typer(events_cli, name="events")
 gateway_cli = typer.Typer(help="The distributed edge (Envoy).", no_args_is_help=True)
 cli.add_typer(gateway_cli, name="gateway")
+cli.add_typer(backup_cli, name="backup")
 
 DataDir = Annotated[
     Path | None,

@@ -166,6 +166,21 @@ def _host_port(url: str) -> tuple[str, int]:
     return parsed.hostname or "127.0.0.1", parsed.port or default
 
 
+PROMETHEUS_TARGETS = "prometheus-targets.json"
+
+
+def prometheus_targets(children: Sequence[Child]) -> list[dict[str, object]]:
+    """Every process as a Prometheus file-based discovery entry (deploy/prometheus/)."""
+    entries: list[dict[str, object]] = []
+    for child in children:
+        labels = {"service": child.service, "process": child.name, "topology": "distributed"}
+        # The edge on Envoy serves its metrics on a listener of its own.
+        stats = child.env.get("PANTHERA_GATEWAY__STATS_PORT")
+        port = int(stats) if stats else child.port
+        entries.append({"targets": [f"127.0.0.1:{port}"], "labels": labels})
+    return entries
+
+
 def _where(url: str) -> str:
     host, port = _host_port(url)
     return f"{host}:{port}"
@@ -193,6 +208,9 @@ class Supervisor:
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(state, indent=2))
         temporary.replace(self.state_file)
+        targets = self.state_file.with_name(PROMETHEUS_TARGETS)
+        targets.with_suffix(".tmp").write_text(json.dumps(prometheus_targets(self.children)))
+        targets.with_suffix(".tmp").replace(targets)
 
     async def start(self, child: Child) -> None:
         args = [

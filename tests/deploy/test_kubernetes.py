@@ -206,7 +206,7 @@ def test_the_edge_configuration_is_the_generators_output_and_names_real_services
             assert services[service]["spec"]["ports"][0]["port"] == HTTP
 
 
-@pytest.mark.parametrize("component", ["external-secrets", "migrate-job"])
+@pytest.mark.parametrize("component", ["external-secrets", "migrate-job", "backup-cronjob"])
 def test_each_optional_component_renders_into_production(component: str, tmp_path: Path) -> None:
     """As docs/deploy.md says to: uncomment the component in the production overlay."""
     tree = tmp_path / "kubernetes"
@@ -221,6 +221,24 @@ def test_each_optional_component_renders_into_production(component: str, tmp_pat
         assert job["containers"][0]["args"] == ["migrate"]
         assert job["containers"][0]["image"].startswith("registry.example.com/panthera")
         assert job["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    elif component == "backup-cronjob":
+        cron = of_kind(objects, "CronJob")["panthera-backup"]["spec"]
+        assert cron["concurrencyPolicy"] == "Forbid"
+        pod = cron["jobTemplate"]["spec"]["template"]
+        container = pod["spec"]["containers"][0]
+        assert container["args"][:2] == ["backup", "create"]
+        assert container["image"].startswith("registry.example.com/panthera")
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        # The key it backs up is the one every users replica signs with.
+        key = {e["name"]: e["value"] for e in container["env"]}["PANTHERA_JWT_PRIVATE_KEY_FILE"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert key.startswith(mounts["signing-key"])
+        secrets = {v["name"]: v.get("secret", {}).get("secretName") for v in pod["spec"]["volumes"]}
+        assert secrets["signing-key"] == "panthera-signing-key"
+        # Its network policies: the database and S3, like the services that use them.
+        labels = pod["metadata"]["labels"]
+        assert labels["app.kubernetes.io/component"] == "service"
+        assert labels["panthera.io/object-storage"] == "true"
     else:
         secret = of_kind(objects, "ExternalSecret")["panthera-secrets"]["spec"]
         assert secret["target"]["name"] == "panthera-secrets"

@@ -72,6 +72,8 @@ class Gateway:
         install_error_handlers(own)
         operational = ops_router(readiness)
         own.include_router(operational)
+        # From the router itself: FastAPI 0.165 keeps an included router as one entry of
+        # `own.router.routes`, without the paths it holds.
         self._own_paths = frozenset(getattr(route, "path", "") for route in operational.routes)
         self.own: ASGIApp = (
             CORSMiddleware(

@@ -12,9 +12,21 @@ from collections import OrderedDict
 from typing import Protocol
 
 import structlog
+from prometheus_client import Counter
 from redis.asyncio import Redis
 
 log = structlog.get_logger("panthera.cache")
+
+CACHE_LOOKUPS = Counter(
+    "panthera_cache_lookups_total",
+    "Cache reads by result: hit, miss, or error (the store failed; read as a miss)",
+    ["cache", "result"],
+)
+
+
+def _count(name: str) -> dict[str, Counter]:
+    """The cache's counters, created at zero so its hit ratio exists before its first read."""
+    return {result: CACHE_LOOKUPS.labels(name, result) for result in ("hit", "miss", "error")}
 
 
 class Cache(Protocol):
@@ -30,19 +42,23 @@ class Cache(Protocol):
 class MemoryCache:
     """A bounded LRU with expiry, for the embedded topology (one process)."""
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    def __init__(self, max_entries: int = 10_000, *, name: str = "default") -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._lookups = _count(name)
 
     async def get(self, key: str) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None:
+            self._lookups["miss"].inc()
             return None
         expires_at, value = entry
         if expires_at <= time.monotonic():
             del self._entries[key]
+            self._lookups["miss"].inc()
             return None
         self._entries.move_to_end(key)
+        self._lookups["hit"].inc()
         return value
 
     async def set(self, key: str, value: bytes, *, ttl_seconds: int) -> None:
@@ -74,8 +90,10 @@ class RedisCache:
         prefix: str = "panthera:",
         timeout_seconds: float = 0.25,
         retry_after_seconds: float = 5.0,
+        name: str = "default",
     ) -> None:
         self.prefix = prefix
+        self._lookups = _count(name)
         self.retry_after_seconds = retry_after_seconds
         self._down_until = 0.0
         self._redis: Redis = Redis.from_url(
@@ -94,13 +112,17 @@ class RedisCache:
 
     async def get(self, key: str) -> bytes | None:
         if not self._available():
+            self._lookups["error"].inc()
             return None
         try:
             value = await self._redis.get(self.prefix + key)
         except Exception as exc:
             self._failed("get", exc)
+            self._lookups["error"].inc()
             return None
-        return value if isinstance(value, bytes) else None
+        found = value if isinstance(value, bytes) else None
+        self._lookups["hit" if found is not None else "miss"].inc()
+        return found
 
     async def set(self, key: str, value: bytes, *, ttl_seconds: int) -> None:
         if not self._available():
@@ -126,8 +148,13 @@ class RedisCache:
             log.warning("cache_close_failed", error=str(exc))
 
 
-def create_cache(redis_url: str | None, *, prefix: str = "panthera:") -> Cache:
-    """Redis when the platform has one configured, otherwise memory."""
+def create_cache(redis_url: str | None, *, prefix: str = "panthera:", name: str = "") -> Cache:
+    """Redis when the platform has one configured, otherwise memory.
+
+    `name` labels its metrics (`panthera_cache_lookups_total{cache=...}`); unset, it is
+    the last part of `prefix` (`panthera:catalog:` -> `catalog`).
+    """
+    name = name or next((p for p in reversed(prefix.split(":")) if p), "default")
     if redis_url:
-        return RedisCache(redis_url, prefix=prefix)
-    return MemoryCache()
+        return RedisCache(redis_url, prefix=prefix, name=name)
+    return MemoryCache(name=name)

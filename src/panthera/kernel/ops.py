@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from panthera.kernel import dependencies
 from panthera.kernel.errors import problem
 
 ReadinessCheck = tuple[str, Callable[[], Awaitable[None]]]
@@ -39,6 +40,7 @@ def ops_router(checks: Callable[[], Sequence[ReadinessCheck]]) -> APIRouter:
     @router.get("/metrics")
     async def metrics() -> Response:
         """Prometheus metrics of this process."""
+        await dependencies.refresh()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -11,11 +11,24 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
+from prometheus_client import Counter
 
 from panthera.kernel.errors import TooManyRequests
 
 log = structlog.get_logger("panthera.ratelimit")
 _parse = lru_cache(maxsize=64)(parse)
+
+REFUSALS = Counter(
+    "panthera_rate_limit_refusals_total",
+    "Requests refused (429) by a rate limit, by the limit's name (the key's first part)",
+    ["limit"],
+)
+
+
+def declare_limits(*names: str) -> None:
+    """Create the refusal counters of these limits at zero (before their first refusal)."""
+    for name in names:
+        REFUSALS.labels(name)
 
 
 class RateLimiter:
@@ -51,5 +64,6 @@ class RateLimiter:
         except Exception as exc:  # the store is down: fail open, loudly
             log.warning("rate_limit_store_unavailable", error=str(exc))
             return
+        REFUSALS.labels(key[0] if key else "default").inc()
         retry_after = int(stats.reset_time - time.time()) + 1
         raise TooManyRequests("Too many attempts; try again later", retry_after=retry_after)

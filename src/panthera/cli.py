@@ -237,7 +237,13 @@ def serve(
 def _exec_envoy(settings: Settings, *, host: str, port: int) -> NoReturn:
     """Render the edge's configuration and become Envoy (signals then reach it directly)."""
     from panthera.app import gateway_config
-    from panthera.gateway.process import EnvoyMissing, envoy_binary, envoy_command, write_config
+    from panthera.gateway.process import (
+        EnvoyMissing,
+        envoy_binary,
+        envoy_command,
+        rendered_config,
+        write_config,
+    )
     from panthera.gateway.settings import RETIRED, GatewaySettings
 
     for name, instead in RETIRED.items():
@@ -246,11 +252,14 @@ def _exec_envoy(settings: Settings, *, host: str, port: int) -> NoReturn:
     try:
         gateway = GatewaySettings()
         binary = envoy_binary(gateway)
-        config = gateway_config(settings, gateway, host=host, port=port)
+        if gateway.envoy_config is not None:
+            path = rendered_config(gateway.envoy_config, port=port)
+        else:
+            config = gateway_config(settings, gateway, host=host, port=port)
+            path = write_config(config, settings.data_dir / "gateway" / f"envoy-{port}.json")
     except (ValueError, EnvoyMissing) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    path = write_config(config, settings.data_dir / "gateway" / f"envoy-{port}.json")
     typer.echo(f"PantheraConnect gateway (Envoy) on http://{host}:{port}", err=True)
     command = envoy_command(binary, path, gateway, log_level=settings.log_level)
     os.execv(binary, command)  # noqa: S606 (our own configuration, our own binary)

@@ -16,7 +16,8 @@ from tests.deploy.tools import COMPOSE_SCHEMA, ROOT, schema_errors
 
 pytestmark = pytest.mark.deploy
 
-PLATFORM = {"users", "catalog", "orders", "notifications", "gateway"}
+PLATFORM = {"users", "catalog", "orders", "notifications", "web", "gateway"}
+SERVICES = PLATFORM - {"web", "gateway"}
 STORES = {"postgres", "nats", "redis", "objectstore"}
 
 
@@ -51,8 +52,11 @@ def test_every_process_waits_for_what_it_needs_to_be_healthy(compose: dict[str, 
         assert "/readyz" in " ".join(service["healthcheck"]["test"])
         conditions = {d["condition"] for d in service["depends_on"].values()}
         assert conditions == {"service_healthy"}, name
-    for name in PLATFORM - {"gateway"}:
+    for name in SERVICES:
         assert {"postgres", "nats", "redis"} <= set(services[name]["depends_on"])
+    # The web needs its sessions only; the edge's readiness waits for the web, not the reverse.
+    assert set(services["web"]["depends_on"]) == {"redis"}
+    assert services["web"]["environment"]["PANTHERA_WEB__API_URL"] == "http://gateway:8000"
     assert set(services["gateway"]["depends_on"]) == (PLATFORM - {"gateway"}) | {"redis"}
     upstreams = json.loads(services["gateway"]["environment"]["PANTHERA_GATEWAY__UPSTREAMS"])
     assert upstreams == {s: [f"http://{s}:8000"] for s in PLATFORM - {"gateway"}}

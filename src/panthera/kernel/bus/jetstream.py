@@ -23,7 +23,7 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, NotFoundError
 from pydantic import ValidationError
 
 from panthera.kernel.bus import (
@@ -93,9 +93,16 @@ class JetStreamBus:
                 connect_timeout=2,
                 error_cb=_log_nats_error,
             )
-            self._users += 1
             self._js = self._nc.jetstream()
-            await self.ensure_stream(DEADLETTER)
+            try:
+                await self.ensure_stream(DEADLETTER)
+            except BaseException:
+                # Connected but unusable (e.g. too few servers for the replicas asked for):
+                # leave no half-open client behind for the next attempt to find.
+                nc, self._nc, self._js = self._nc, None, None
+                await nc.close()
+                raise
+            self._users += 1
             self._lag_task = asyncio.create_task(self._watch_lag(), name="consumer-lag")
 
     async def close(self) -> None:
@@ -133,12 +140,23 @@ class JetStreamBus:
             retention=api.RetentionPolicy.LIMITS,
             duplicate_window=self.settings.duplicate_window_seconds,
             max_age=self.settings.max_age_days * 86_400,
+            num_replicas=self.settings.stream_replicas,
         )
         try:
-            await self.js.add_stream(config)
-        except BadRequestError:
-            # It exists with another configuration (e.g. a changed window): adopt ours.
-            await self.js.update_stream(config)
+            try:
+                await self.js.add_stream(config)
+            except BadRequestError:
+                # It exists with another configuration (e.g. a changed window): adopt ours.
+                await self.js.update_stream(config)
+        except APIError as exc:
+            if self.settings.stream_replicas > 1:
+                # A single server (or too small a cluster) cannot hold the copies asked for.
+                raise RuntimeError(
+                    f"NATS cannot keep {self.settings.stream_replicas} copies of stream "
+                    f"{name} ({exc.description}): run a cluster of at least that many "
+                    "JetStream servers, or lower PANTHERA_EVENTS__STREAM_REPLICAS"
+                ) from exc
+            raise
         self._streams.add(name)
         return name
 

@@ -46,6 +46,13 @@ class BusSettings(BaseSettings):
         description="How long JetStream remembers message ids (Nats-Msg-Id) to drop duplicates.",
     )
     max_age_days: float = Field(default=7.0, gt=0, description="Retention, and so replay depth.")
+    stream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Copies of each stream across a NATS cluster: 3 in production, so that "
+        "losing a server loses no event and pauses nothing; 1 on a single server.",
+    )
     relay_batch_size: int = Field(default=200, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
     lag_poll_seconds: float = Field(default=5.0, gt=0)

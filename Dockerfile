@@ -41,6 +41,18 @@ LABEL org.opencontainers.image.title="panthera" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.documentation="docs/deploy.md"
+# pg_dump and pg_restore for `panthera backup` (the backup CronJob runs this image): the
+# client of the PostgreSQL major the platform is tested on (15); a pg_dump may not be older
+# than its server, so set PG_CLIENT for a newer server (Debian bookworm ships 15; newer ones
+# come from apt.postgresql.org). PG_CLIENT= (empty) leaves it out.
+ARG PG_CLIENT=postgresql-client-15
+RUN set -eu; \
+    if [ -n "$PG_CLIENT" ]; then \
+        apt-get update -qq; \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$PG_CLIENT" >/dev/null; \
+        rm -rf /var/lib/apt/lists/* /var/cache/apt/*; \
+        pg_dump --version; \
+    fi
 # A fixed numeric uid, so Kubernetes can check runAsNonRoot; group 0 lets platforms that
 # run images under an arbitrary uid (OpenShift) still write the data directory.
 RUN set -eu; \

@@ -53,3 +53,13 @@ def test_the_image_writes_nothing_outside_its_data_directory_and_tmp(image: str)
     """Read-only root: the process can still write where the manifests mount volumes."""
     probe = "touch /var/lib/panthera/probe /tmp/probe && ! touch /opt/panthera/probe 2>/dev/null"
     assert run_in_image(image, "-c", probe) == ""
+
+
+def test_the_image_dumps_the_machines_postgresql_for_backups(image: str) -> None:
+    """`panthera backup` (and the backup CronJob) needs pg_dump no older than the server."""
+    dump = podman(
+        "run", "--rm", "--read-only", "--network", "host", "--entrypoint", "pg_dump", image,
+        "--schema-only", "--dbname", "postgresql://postgres@127.0.0.1:5432/postgres",
+    )  # fmt: skip
+    assert dump.returncode == 0, dump.stderr
+    assert "PostgreSQL database dump complete" in dump.stdout

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -44,6 +45,19 @@ THREE_D_SECURE_CARD = "4000002760003184"
 @pytest.fixture(scope="session")
 def localstripe() -> Iterator[str]:
     """The base URL of a localstripe process for this test session."""
+    with serve_localstripe() as base:
+        yield base
+
+
+@pytest.fixture
+def fresh_localstripe() -> Iterator[str]:
+    """A localstripe of this test's own: everything in it is the test's doing."""
+    with serve_localstripe() as base:
+        yield base
+
+
+@contextmanager
+def serve_localstripe() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", _SERVE, str(port)],

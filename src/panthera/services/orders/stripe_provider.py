@@ -145,7 +145,12 @@ class StripePaymentProvider:
         while True:
             page = await self.client.v1.events.list_async(params)  # type: ignore[arg-type]
             for event in page.data:
-                intent = event.data.object
+                found_object: object = event.data.object  # typed a dict; a StripeObject at run time
+                intent = (
+                    found_object.to_dict()
+                    if isinstance(found_object, stripe.StripeObject)
+                    else dict(event.data.object)
+                )
                 key = (intent.get("metadata") or {}).get(ORDER_KEY)
                 if key is not None:
                     found.append(Capture(str(intent["id"]), str(key)))

@@ -138,16 +138,25 @@ async def get(base: str, path: str, **params: Any) -> dict[str, Any]:
     return body
 
 
-async def intents_for(base: str, order_id: str) -> list[dict[str, Any]]:
-    """Every PaymentIntent made for an order (localstripe lists all it has, page by page)."""
+async def all_intents(base: str) -> list[dict[str, Any]]:
+    """Every PaymentIntent localstripe holds, page by page."""
     found: list[dict[str, Any]] = []
     params: dict[str, Any] = {"limit": 100}
     while True:
         page = await get(base, "/v1/payment_intents", **params)
-        found += [i for i in page["data"] if (i.get("metadata") or {}).get(ORDER_KEY) == order_id]
+        found += page["data"]
         if not page["has_more"] or not page["data"]:
             return found
         params["starting_after"] = page["data"][-1]["id"]
+
+
+async def intents_for(base: str, order_id: str) -> list[dict[str, Any]]:
+    """Every PaymentIntent made for an order."""
+    return [
+        intent
+        for intent in await all_intents(base)
+        if (intent.get("metadata") or {}).get(ORDER_KEY) == order_id
+    ]
 
 
 async def events_of(base: str, intent_id: str, event_type: str) -> list[dict[str, Any]]:

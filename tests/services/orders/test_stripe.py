@@ -16,10 +16,11 @@ import pytest
 
 from panthera.app import Platform
 from panthera.kernel.service import ServiceSettings
-from panthera.services.orders.stripe_provider import StripePaymentProvider
-from tests.conftest import Account, assert_problem, eventually
+from panthera.services.orders.stripe_provider import ORDER_KEY, StripePaymentProvider
+from tests.conftest import Account, assert_problem, eventually, sign_up
 from tests.services.orders.localstripe import (
     DECLINED_CARD,
+    all_intents,
     card,
     events_of,
     get,
@@ -234,3 +235,41 @@ async def test_a_webhook_while_the_worker_is_charging_confirms_once(
     )
     orders = (await client.get("/v1/notifications", headers=alice.headers)).json()
     assert [n["template"] for n in orders["notifications"]].count("order_confirmed") <= 1
+
+
+async def test_hundred_customers_race_for_ten_units_and_only_winners_pay(
+    client: httpx.AsyncClient, localstripe: str, admin: Account
+) -> None:
+    product = await make_product(client, admin, stock=10)
+    shoppers = [await sign_up(client, f"racer{i:03d}") for i in range(100)]
+    placed = await asyncio.gather(
+        *(place(client, s, order_body(product, token="pm_card_visa")) for s in shoppers)
+    )
+    assert all(r.status_code == 201 for r in placed)
+    ids = {r.json()["id"] for r in placed}
+
+    async def decided() -> list[dict[str, Any]] | None:
+        listed = (
+            await client.get("/v1/orders", params={"limit": 100}, headers=admin.headers)
+        ).json()
+        orders: list[dict[str, Any]] = [o for o in listed["orders"] if o["id"] in ids]
+        done = len(orders) == len(ids) and all(o["status"] != "pending" for o in orders)
+        return orders if done else None
+
+    outcomes = await eventually(decided, timeout=120, interval=0.5)
+    winners = {o["id"]: o for o in outcomes if o["status"] == "confirmed"}
+    losers = [o for o in outcomes if o["status"] != "confirmed"]
+    assert len(winners) == 10 and len(losers) == 90
+    assert {o["reason"] for o in losers} == {"out_of_stock"}
+    by_order: dict[str, list[dict[str, Any]]] = {}
+    for intent in await all_intents(localstripe):
+        key = (intent.get("metadata") or {}).get(ORDER_KEY)
+        if key in ids:
+            by_order.setdefault(key, []).append(intent)
+    # Winners paid once each, losers were never charged (stock is held before charging).
+    assert set(by_order) == set(winners)
+    for order_id, intents in by_order.items():
+        assert [(i["id"], i["status"]) for i in intents] == [
+            (winners[order_id]["payment"]["reference"], "succeeded")
+        ]
+    assert await eventually(lambda: _stock_is(client, product, (0, 0)))

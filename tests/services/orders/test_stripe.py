@@ -14,10 +14,19 @@ from typing import Any
 import httpx
 import pytest
 
-from panthera.app import Platform
+from panthera.app import SERVICES, Platform, create_platform
+from panthera.gateway.table import platform_table
 from panthera.kernel.service import ServiceSettings
+from panthera.kernel.settings import Settings
 from panthera.services.orders.stripe_provider import ORDER_KEY, StripePaymentProvider
-from tests.conftest import Account, assert_problem, eventually, sign_up
+from tests.conftest import (
+    GENEROUS_GATEWAY,
+    Account,
+    assert_problem,
+    eventually,
+    fast_service_settings,
+    sign_up,
+)
 from tests.services.orders.localstripe import (
     DECLINED_CARD,
     all_intents,
@@ -50,6 +59,28 @@ def stripe_of(platform: Platform) -> StripePaymentProvider:
 async def _order(client: httpx.AsyncClient, who: Account, order_id: str) -> dict[str, Any]:
     body: dict[str, Any] = (await client.get(f"/v1/orders/{order_id}", headers=who.headers)).json()
     return body
+
+
+def test_the_webhook_is_in_the_route_table_anonymous_and_not_rate_limited() -> None:
+    route = platform_table(list(SERVICES.values())).match("POST", WEBHOOK)
+    assert route is not None and route.owner == "orders" and not route.rule.prefix
+    assert route.rule.policy == "anonymous" and route.rule.rate_limited is False
+
+
+async def test_the_webhook_is_documented_and_refused_where_stripe_is_not_configured(
+    settings: Settings,
+) -> None:
+    sandbox = create_platform(
+        settings, service_settings=fast_service_settings(), gateway_settings=GENEROUS_GATEWAY
+    )
+    async with sandbox.running():
+        transport = httpx.ASGITransport(app=sandbox.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            body, headers = signed(b"{}")
+            assert_problem(await http.post(WEBHOOK, content=body, headers=headers), 503)
+            operation = (await http.get("/openapi.json")).json()["paths"][WEBHOOK]["post"]
+    assert set(operation["responses"]) == {"200", "400", "503"}
+    assert operation["x-panthera-edge"] == {"rateLimited": False}
 
 
 async def test_a_card_is_charged_once_and_the_order_names_stripe(
@@ -264,7 +295,7 @@ async def test_hundred_customers_race_for_ten_units_and_only_winners_pay(
     by_order: dict[str, list[dict[str, Any]]] = {}
     for intent in await all_intents(localstripe):
         key = (intent.get("metadata") or {}).get(ORDER_KEY)
-        if key in ids:
+        if isinstance(key, str) and key in ids:
             by_order.setdefault(key, []).append(intent)
     # Winners paid once each, losers were never charged (stock is held before charging).
     assert set(by_order) == set(winners)

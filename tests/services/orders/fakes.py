@@ -98,6 +98,10 @@ class FakeOrders:
                 return _copy(order)
         return None
 
+    async def known_references(self, references: Collection[str]) -> set[str]:
+        held = {order.payment_reference for order in self.rows.values()}
+        return {reference for reference in references if reference in held}
+
     def add(self, order: Order) -> None:
         if order.idempotency_key is not None and any(
             other.user_id == order.user_id and other.idempotency_key == order.idempotency_key

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import structlog
 
 from panthera.kernel.database import utcnow
 from panthera.services.orders import lifecycle, saga
-from panthera.services.orders.payments import ChargeResult, PaymentProvider
+from panthera.services.orders.payments import Capture, ChargeResult, PaymentProvider
 from panthera.services.orders.repository import OrdersUoW
 
 log = structlog.get_logger("panthera.orders.reconcile")
 
-BATCH = 100
+BATCH = 500
 
 
 async def run(
@@ -38,7 +39,7 @@ async def run(
     done = await settle_stuck(
         uow=uow, payments=payments, payments_due=payments_due, stuck_after=stuck_after
     )
-    for capture in await payments.captures_since(utcnow() - window):
+    for capture in await _unknown(uow, await payments.captures_since(utcnow() - window)):
         done += await account_for(
             uow=uow,
             payments=payments,
@@ -49,6 +50,17 @@ async def run(
     if done:
         log.info("reconciled", changes=done)
     return done
+
+
+async def _unknown(uow: OrdersUoW, captures: Sequence[Capture]) -> list[Capture]:
+    """The captures no order holds yet: the only ones worth a closer look (one query a batch)."""
+    unknown: list[Capture] = []
+    for start in range(0, len(captures), BATCH):
+        batch = captures[start : start + BATCH]
+        async with uow.read() as tx:
+            known = await tx.orders.known_references([c.reference for c in batch])
+        unknown += [capture for capture in batch if capture.reference not in known]
+    return unknown
 
 
 async def settle_stuck(

@@ -54,6 +54,8 @@ class Orders(Protocol):
 
     async def by_payment_reference(self, reference: str) -> Order | None: ...
 
+    async def known_references(self, references: Collection[str]) -> set[str]: ...
+
     def add(self, order: Order) -> None: ...
 
     async def tally_by_day(self, since: datetime, until: datetime) -> list[Tally]: ...
@@ -136,6 +138,13 @@ class OrderRepository:
             sa.select(Order).where(Order.payment_reference == reference).limit(1)
         )
         return found.first()
+
+    async def known_references(self, references: Collection[str]) -> set[str]:
+        """Which of these provider references some order holds."""
+        rows = await self.session.scalars(
+            sa.select(Order.payment_reference).where(Order.payment_reference.in_(references))
+        )
+        return {reference for reference in rows if reference is not None}
 
     def add(self, order: Order) -> None:
         self.session.add(order)

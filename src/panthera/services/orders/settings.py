@@ -40,7 +40,7 @@ class OrdersSettings(ServiceSettings):
         description="How long a card waiting for the customer's 3-D Secure may keep the "
         "order pending (counted from placing it) before the order is rejected.",
     )
-    reconcile_interval_seconds: float = Field(default=60, gt=0)
+    reconcile_interval_seconds: float = Field(default=300, gt=0)
     reconcile_after_seconds: float = Field(
         default=30,
         ge=0,

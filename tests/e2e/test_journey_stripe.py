@@ -85,5 +85,9 @@ async def test_buy_with_stripe_and_pass_three_d_secure(
     assert wait_for(refunded)
     intent = await get(fresh_localstripe, f"/v1/payment_intents/{payment['reference']}")
     assert intent["latest_charge"]["amount_refunded"] == 8990
-    stock = shop.http.get(f"/v1/products/{product}/stock").json()
-    assert (stock["available"], stock["reserved"]) == (2, 0)
+
+    def stock_back() -> bool:
+        stock = shop.http.get(f"/v1/products/{product}/stock").json()
+        return bool((stock["available"], stock["reserved"]) == (2, 0))
+
+    assert wait_for(stock_back)

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from panthera.app import SERVICES, Platform, create_platform
 from panthera.gateway.table import platform_table
@@ -240,6 +241,8 @@ async def test_a_replayed_webhook_changes_nothing(
     order = await settled(client, alice, order_id)
     [real] = await events_of(localstripe, order["payment"]["reference"], "payment_intent.succeeded")
     body, headers = signed(real)
+    labels = {"provider": "stripe", "type": "payment_intent.succeeded", "outcome": "duplicate"}
+    duplicates_before = REGISTRY.get_sample_value("panthera_payment_webhooks_total", labels) or 0
     first = await client.post(WEBHOOK, content=body, headers=headers)
     assert first.status_code == 200 and first.json() == {"received": True, "duplicate": False}
     replays = await asyncio.gather(
@@ -247,6 +250,8 @@ async def test_a_replayed_webhook_changes_nothing(
     )
     assert {r.status_code for r in replays} == {200}
     assert all(r.json()["duplicate"] for r in replays)
+    counted = REGISTRY.get_sample_value("panthera_payment_webhooks_total", labels)
+    assert counted == duplicates_before + 5
     assert await _order(client, alice, order_id) == order
     assert len(await intents_for(localstripe, order_id)) == 1
 

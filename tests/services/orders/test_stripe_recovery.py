@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from panthera.app import Platform
@@ -140,8 +141,11 @@ async def test_a_charge_without_an_order_is_refunded_and_logged(
     taken = await payments.charge(
         idempotency_key=stray, amount=700, currency="EUR", token="pm_card_visa"
     )
+    labels = {"outcome": "refunded"}
+    before = REGISTRY.get_sample_value("panthera_payment_reconciliation_total", labels) or 0
     with capture_logs() as logs:
         assert await _reconcile(platform) == 1
+    assert REGISTRY.get_sample_value("panthera_payment_reconciliation_total", labels) == before + 1
     assert {"event": "charge_without_order_refunded", "reference": taken.reference} | {
         "order_id": stray,
         "log_level": "error",

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import structlog
+from prometheus_client import Counter
 
 from panthera.kernel.database import utcnow
 from panthera.services.orders import lifecycle, saga
@@ -23,6 +24,13 @@ from panthera.services.orders.payments import Capture, ChargeResult, PaymentProv
 from panthera.services.orders.repository import OrdersUoW
 
 log = structlog.get_logger("panthera.orders.reconcile")
+
+RECONCILED = Counter(
+    "panthera_payment_reconciliation_total",
+    "What reconciliation changed: orders settled by the provider's answer, charges recovered "
+    "for their order, charges refunded because no order keeps them",
+    ["outcome"],
+)
 
 BATCH = 500
 
@@ -80,9 +88,11 @@ async def settle_stuck(
         result = await payments.outcome(idempotency_key=str(order.id))
         if result is None:
             continue  # never charged: the payment worker charges it
-        moved += await saga.settle_charge(
+        if await saga.settle_charge(
             uow=uow, order_id=order.id, result=result, payments_due=payments_due
-        )
+        ):
+            RECONCILED.labels("settled").inc()
+            moved += 1
     return moved
 
 
@@ -105,6 +115,7 @@ async def account_for(
     if order is None:
         log.error("charge_without_order_refunded", reference=reference, order_id=order_key)
         await payments.refund(reference=reference)
+        RECONCILED.labels("refunded").inc()
         return True
     if order.payment_reference == reference:
         return False  # known: kept, or its refund is the order's own business
@@ -113,6 +124,7 @@ async def account_for(
         uow=uow, order_id=order.id, result=result, payments_due=payments_due
     ):
         log.warning("charge_recovered", order_id=str(order.id), reference=reference)
+        RECONCILED.labels("recovered").inc()
         return True
     async with uow.read() as tx:
         now = await tx.orders.get(order.id)
@@ -120,6 +132,7 @@ async def account_for(
         return False  # someone else settled it with this very charge meanwhile
     log.error("duplicate_charge_refunded", order_id=str(order.id), reference=reference)
     await payments.refund(reference=reference)
+    RECONCILED.labels("refunded").inc()
     return True
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import stripe
 import structlog
+from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
@@ -30,6 +31,12 @@ from panthera.services.orders.runtime import OrdersRuntime
 from panthera.services.orders.stripe_provider import ORDER_KEY
 
 log = structlog.get_logger("panthera.orders.webhooks")
+
+WEBHOOKS = Counter(
+    "panthera_payment_webhooks_total",
+    "Payment provider events received, by type and outcome (applied, duplicate)",
+    ["provider", "type", "outcome"],
+)
 
 FollowUp = Callable[[], Awaitable[object]]
 """Provider calls an event leads to, made after its transaction commits."""
@@ -69,16 +76,19 @@ async def receive(event: StripeEvent, *, rt: OrdersRuntime) -> bool:
         reference=_reference(event.data.object),
         detail=_dispute_detail(event.data.object) if "dispute" in event.type else None,
     )
+    applied, follow_up = False, None
     try:
         async with rt.uow.write() as tx:
-            if not await tx.payment_events.add_once(record):
-                return False
-            follow_up = await handler(tx, event, rt) if handler is not None else None
+            if await tx.payment_events.add_once(record):
+                applied = True
+                follow_up = await handler(tx, event, rt) if handler is not None else None
     except IntegrityError:
-        return False  # delivered twice at once: the other delivery applied it
-    if follow_up is not None:
+        applied = False  # delivered twice at once: the other delivery applied it
+    kind = event.type if handler is not None else "other"
+    WEBHOOKS.labels("stripe", kind, "applied" if applied else "duplicate").inc()
+    if applied and follow_up is not None:
         await follow_up()
-    return True
+    return applied
 
 
 def _reference(obj: dict[str, Any]) -> str | None:

@@ -30,6 +30,8 @@ class OrderReason(StrEnum):
 class PaymentStatus(StrEnum):
     PENDING = "pending"
     PROCESSING = "processing"
+    REQUIRES_ACTION = "requires_action"
+    """The card asks the customer to authenticate (3-D Secure) before it is charged."""
     CAPTURED = "captured"
     DECLINED = "declined"
     VOIDED = "voided"

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from panthera.contracts.orders import OrderReason, OrderStatus
+from panthera.contracts.orders import OrderReason, OrderStatus, PaymentStatus
 from panthera.kernel.database import utcnow
 from panthera.kernel.fakes import FakeUnitOfWork
 from panthera.kernel.outbox import Outbox
@@ -23,7 +23,7 @@ from panthera.kernel.uow import Transaction
 from panthera.services.orders.catalog import Product
 from panthera.services.orders.lifecycle import HOLDS_TOKEN, State
 from panthera.services.orders.models import Order, OrderLine
-from panthera.services.orders.payments import DECLINES, ChargeResult
+from panthera.services.orders.payments import DECLINES, Capture, ChargeResult
 from panthera.services.orders.repository import OrdersTx, Tally
 from panthera.services.orders.runtime import OrdersRuntime
 from panthera.services.orders.settings import OrdersSettings
@@ -75,16 +75,32 @@ class FakeOrders:
         return len(found), [_copy(order) for order in found[offset : offset + limit]]
 
     async def in_states(
-        self, states: Collection[State], *, limit: int, created_before: datetime | None = None
+        self,
+        states: Collection[State],
+        *,
+        limit: int,
+        created_before: datetime | None = None,
+        updated_before: datetime | None = None,
     ) -> list[Order]:
         found = [
             order
             for order in self.rows.values()
             if order.state in states
             and (created_before is None or order.created_at < created_before)
+            and (updated_before is None or order.updated_at < updated_before)
         ]
         found.sort(key=lambda order: order.created_at)
         return [_copy(order) for order in found[:limit]]
+
+    async def by_payment_reference(self, reference: str) -> Order | None:
+        for order in self.rows.values():
+            if order.payment_reference == reference:
+                return _copy(order)
+        return None
+
+    async def known_references(self, references: Collection[str]) -> set[str]:
+        held = {order.payment_reference for order in self.rows.values()}
+        return {reference for reference in references if reference in held}
 
     def add(self, order: Order) -> None:
         if order.idempotency_key is not None and any(
@@ -115,6 +131,7 @@ class FakeOrders:
         reason: OrderReason | None = None,
         reason_text: str | None = None,
         payment_reference: str | None = None,
+        client_secret: str | None = None,
     ) -> bool:
         stored = self.rows[order.id]
         if self.before_move is not None:
@@ -124,6 +141,10 @@ class FakeOrders:
         stored.status, stored.payment_status = to.status.value, to.payment.value
         if to.payment not in HOLDS_TOKEN:
             stored.payment_token = None
+        if to.payment != PaymentStatus.REQUIRES_ACTION:
+            stored.payment_client_secret = None
+        elif client_secret is not None:
+            stored.payment_client_secret = client_secret
         if reason is not None:
             stored.reason, stored.reason_text = reason.value, reason_text
         if payment_reference is not None:
@@ -159,6 +180,8 @@ class FakeCatalog:
 class FakePayments:
     """Charges once per idempotency key, like a real provider; `tok_visa` succeeds."""
 
+    name = "fake"
+
     def __init__(self) -> None:
         self.charges: dict[str, ChargeResult] = {}
         self.tokens: dict[str, str] = {}
@@ -180,6 +203,16 @@ class FakePayments:
     async def refund(self, *, reference: str) -> None:
         if reference not in self.refunds:
             self.refunds.append(reference)
+
+    async def outcome(self, *, idempotency_key: str) -> ChargeResult | None:
+        return self.charges.get(idempotency_key)
+
+    async def captures_since(self, since: datetime) -> list[Capture]:
+        return [
+            Capture(result.reference, key)
+            for key, result in self.charges.items()
+            if result.status == "captured" and result.reference is not None
+        ]
 
 
 def runtime(

@@ -57,4 +57,4 @@ async def test_an_unanswered_order_is_rejected_in_time(
     decided = await eventually(rejected, timeout=10)
     assert decided["reason"] == "expired"
     assert decided["reasonText"] == "The order was not completed in time"
-    assert decided["payment"] == {"status": "voided", "reference": None}
+    assert decided["payment"] == {"status": "voided", "provider": "sandbox", "reference": None}

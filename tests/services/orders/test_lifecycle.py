@@ -23,6 +23,10 @@ PAYMENTS = {
     ("processing", "captured"),
     ("processing", "declined"),
     ("processing", "voided"),
+    ("processing", "requires_action"),
+    ("requires_action", "captured"),
+    ("requires_action", "declined"),
+    ("requires_action", "voided"),
     ("captured", "refund_pending"),
     ("voided", "refund_pending"),
     ("refund_pending", "refunded"),
@@ -75,9 +79,17 @@ def test_cancelling_voids_an_uncharged_payment_and_refunds_a_captured_one() -> N
 
 def test_work_queues_come_from_the_steps() -> None:
     # What the payment worker and the expiry job look for is derived, not restated.
-    assert lifecycle.CHARGE_CAPTURED.sources == {_state("pending", "processing")}
+    assert {_state("pending", "processing")} == lifecycle.CHARGE_DUE
+    assert {
+        _state("pending", "processing"),
+        _state("pending", "requires_action"),
+    } == lifecycle.AWAITING_PROVIDER
     assert lifecycle.CHARGE_DECLINED.sources == lifecycle.CHARGE_CAPTURED.sources
-    assert lifecycle.REFUNDED.sources == {_state("cancelled", "refund_pending")}
+    assert lifecycle.REFUNDED.sources == {
+        _state("cancelled", "refund_pending"),
+        _state("rejected", "refund_pending"),
+    }
+    assert lifecycle.ACTION_EXPIRED.sources == {_state("pending", "requires_action")}
     assert lifecycle.EXPIRED.sources == {_state("pending", "pending")}
 
 

@@ -25,7 +25,7 @@ async def test_test_tokens(provider: SandboxPaymentProvider) -> None:
     declined = await provider.charge(
         idempotency_key="o2", amount=1000, currency="EUR", token="tok_chargeDeclined"
     )
-    assert ok.status == "captured" and ok.reference.startswith("ch_")
+    assert ok.status == "captured" and str(ok.reference).startswith("ch_")
     assert declined.status == "declined" and declined.decline_reason == "card_declined"
 
 

@@ -60,7 +60,12 @@ def present(order: Order) -> OrderRead:
         total=order.total,
         currency=order.currency,
         shipping_address=Address.model_validate(order.shipping_address),
-        payment=PaymentRead(status=state.payment, reference=order.payment_reference),
+        payment=PaymentRead(
+            status=state.payment,
+            provider=order.payment_provider,
+            reference=order.payment_reference,
+            client_secret=order.payment_client_secret,
+        ),
         created_at=order.created_at,
         updated_at=order.updated_at,
     )
@@ -86,6 +91,7 @@ async def place_order(
         user_id=actor.user_id,
         data=body,
         idempotency_key=idempotency_key,
+        provider=rt.payments.name,
     )
     return present(order)
 

@@ -3,9 +3,10 @@
 Order status:   pending -> confirmed | rejected | cancelled
                 confirmed -> shipped | cancelled;  shipped -> delivered
 Payment status: pending -> processing | voided
-                processing -> captured | declined | voided
+                processing -> requires_action | captured | declined | voided
+                requires_action -> captured | declined | voided (the customer's 3-D Secure)
                 captured -> refund_pending;  refund_pending -> refunded
-                voided -> refund_pending (a charge that landed after the order was cancelled)
+                voided -> refund_pending (a charge that landed after the order was given up)
 
 A use case never names statuses itself: it applies a `Step`, whose table says
 from which (order, payment) states it may start and where each one leads.
@@ -31,6 +32,14 @@ _ORDER_NEXT: Mapping[OrderStatus, frozenset[OrderStatus]] = {
 _PAYMENT_NEXT: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
     PaymentStatus.PENDING: frozenset({PaymentStatus.PROCESSING, PaymentStatus.VOIDED}),
     PaymentStatus.PROCESSING: frozenset(
+        {
+            PaymentStatus.REQUIRES_ACTION,
+            PaymentStatus.CAPTURED,
+            PaymentStatus.DECLINED,
+            PaymentStatus.VOIDED,
+        }
+    ),
+    PaymentStatus.REQUIRES_ACTION: frozenset(
         {PaymentStatus.CAPTURED, PaymentStatus.DECLINED, PaymentStatus.VOIDED}
     ),
     PaymentStatus.CAPTURED: frozenset({PaymentStatus.REFUND_PENDING}),
@@ -116,11 +125,41 @@ STOCK_REJECTED = Step("rejected", {("pending", "pending"): ("rejected", "voided"
 """The catalog holds none of it: nothing will be charged."""
 EXPIRED = Step("expired", {("pending", "pending"): ("rejected", "voided")})
 """No answer about the stock in time. Once the payment is due the charge decides."""
-CHARGE_CAPTURED = Step("confirmed", {("pending", "processing"): ("confirmed", "captured")})
-CHARGE_DECLINED = Step("rejected", {("pending", "processing"): ("rejected", "declined")})
-CHARGED_AFTER_CANCEL = Step("refunded", {("cancelled", "voided"): ("cancelled", "refund_pending")})
-"""A charge in flight when the order was cancelled went through: it is given back."""
-REFUNDED = Step("refunded", {("cancelled", "refund_pending"): ("cancelled", "refunded")})
+CHARGE_NEEDS_ACTION = Step(
+    "waiting for the customer", {("pending", "processing"): ("pending", "requires_action")}
+)
+"""The card asks for 3-D Secure: the customer acts with the client secret, the provider tells."""
+CHARGE_CAPTURED = Step(
+    "confirmed",
+    {
+        ("pending", "processing"): ("confirmed", "captured"),
+        ("pending", "requires_action"): ("confirmed", "captured"),
+    },
+)
+CHARGE_DECLINED = Step(
+    "rejected",
+    {
+        ("pending", "processing"): ("rejected", "declined"),
+        ("pending", "requires_action"): ("rejected", "declined"),
+    },
+)
+ACTION_EXPIRED = Step("expired", {("pending", "requires_action"): ("rejected", "voided")})
+"""The customer never completed 3-D Secure within its own, longer timeout."""
+CHARGED_AFTER_CANCEL = Step(
+    "refunded",
+    {
+        ("cancelled", "voided"): ("cancelled", "refund_pending"),
+        ("rejected", "voided"): ("rejected", "refund_pending"),
+    },
+)
+"""A charge that went through after the order was cancelled or expired: it is given back."""
+REFUNDED = Step(
+    "refunded",
+    {
+        ("cancelled", "refund_pending"): ("cancelled", "refunded"),
+        ("rejected", "refund_pending"): ("rejected", "refunded"),
+    },
+)
 
 # -- people ------------------------------------------------------------------------
 CANCELLED = Step(
@@ -128,6 +167,7 @@ CANCELLED = Step(
     {
         ("pending", "pending"): ("cancelled", "voided"),
         ("pending", "processing"): ("cancelled", "voided"),
+        ("pending", "requires_action"): ("cancelled", "voided"),
         ("confirmed", "captured"): ("cancelled", "refund_pending"),
     },
 )
@@ -139,11 +179,18 @@ STEPS: tuple[Step, ...] = (
     STOCK_RESERVED,
     STOCK_REJECTED,
     EXPIRED,
+    CHARGE_NEEDS_ACTION,
     CHARGE_CAPTURED,
     CHARGE_DECLINED,
+    ACTION_EXPIRED,
     CHARGED_AFTER_CANCEL,
     REFUNDED,
     CANCELLED,
     SHIPPED,
     DELIVERED,
 )
+
+CHARGE_DUE: frozenset[State] = CHARGE_NEEDS_ACTION.sources
+"""Orders the payment worker charges: stock held, no answer from the provider yet."""
+AWAITING_PROVIDER: frozenset[State] = CHARGE_CAPTURED.sources
+"""Orders whose payment only the provider can decide now (reconciliation asks it about them)."""

@@ -35,6 +35,9 @@ class Order(Base):
     payment_token: Mapped[str | None] = mapped_column(sa.String(200))
     payment_status: Mapped[str] = mapped_column(sa.String(20), default=PaymentStatus.PENDING.value)
     payment_reference: Mapped[str | None] = mapped_column(sa.String(100))
+    payment_provider: Mapped[str] = mapped_column(sa.String(20), default="sandbox")
+    # Shown to the customer only while the card waits for their 3-D Secure.
+    payment_client_secret: Mapped[str | None] = mapped_column(sa.String(300))
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
     request_hash: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
@@ -84,6 +87,30 @@ class SandboxCharge(Base):
     decline_code: Mapped[str | None] = mapped_column(sa.String(50))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     refunded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class StripePayment(Base):
+    """The Stripe provider's ledger: the one PaymentIntent of each order, recorded before
+    it is confirmed, so that no retry ever confirms a second one."""
+
+    __tablename__ = "stripe_payments"
+
+    idempotency_key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    intent_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class PaymentEvent(Base):
+    """Provider events (webhooks) handled once each; disputes are kept here for people."""
+
+    __tablename__ = "payment_events"
+
+    id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(20))
+    type: Mapped[str] = mapped_column(sa.String(100))
+    reference: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 outbox = outbox_table(Base.metadata)

@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from panthera.contracts.orders import OrderReason, OrderStatus
+from panthera.contracts.orders import OrderReason, OrderStatus, PaymentStatus
 from panthera.kernel.database import utcnow
 from panthera.kernel.outbox import Outbox
 from panthera.kernel.uow import Transaction, UnitOfWork
 from panthera.services.orders.lifecycle import HOLDS_TOKEN, State, Step
-from panthera.services.orders.models import Order
+from panthera.services.orders.models import Order, PaymentEvent
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,17 @@ class Orders(Protocol):
     ) -> tuple[int, list[Order]]: ...
 
     async def in_states(
-        self, states: Collection[State], *, limit: int, created_before: datetime | None = None
+        self,
+        states: Collection[State],
+        *,
+        limit: int,
+        created_before: datetime | None = None,
+        updated_before: datetime | None = None,
     ) -> list[Order]: ...
+
+    async def by_payment_reference(self, reference: str) -> Order | None: ...
+
+    async def known_references(self, references: Collection[str]) -> set[str]: ...
 
     def add(self, order: Order) -> None: ...
 
@@ -59,6 +68,7 @@ class Orders(Protocol):
         reason: OrderReason | None = None,
         reason_text: str | None = None,
         payment_reference: str | None = None,
+        client_secret: str | None = None,
     ) -> bool: ...
 
 
@@ -97,7 +107,12 @@ class OrderRepository:
         return int(total or 0), list(rows)
 
     async def in_states(
-        self, states: Collection[State], *, limit: int, created_before: datetime | None = None
+        self,
+        states: Collection[State],
+        *,
+        limit: int,
+        created_before: datetime | None = None,
+        updated_before: datetime | None = None,
     ) -> list[Order]:
         """Orders standing in one of `states`, oldest first (work due for the workers)."""
         query = sa.select(Order).where(
@@ -113,8 +128,23 @@ class OrderRepository:
         )
         if created_before is not None:
             query = query.where(Order.created_at < created_before)
+        if updated_before is not None:
+            query = query.where(Order.updated_at < updated_before)
         rows = await self.session.scalars(query.order_by(Order.created_at).limit(limit))
         return list(rows)
+
+    async def by_payment_reference(self, reference: str) -> Order | None:
+        found = await self.session.scalars(
+            sa.select(Order).where(Order.payment_reference == reference).limit(1)
+        )
+        return found.first()
+
+    async def known_references(self, references: Collection[str]) -> set[str]:
+        """Which of these provider references some order holds."""
+        rows = await self.session.scalars(
+            sa.select(Order.payment_reference).where(Order.payment_reference.in_(references))
+        )
+        return {reference for reference in rows if reference is not None}
 
     def add(self, order: Order) -> None:
         self.session.add(order)
@@ -146,6 +176,7 @@ class OrderRepository:
         reason: OrderReason | None = None,
         reason_text: str | None = None,
         payment_reference: str | None = None,
+        client_secret: str | None = None,
     ) -> bool:
         """Move `order` to `to` only if it still stands where it was read; False otherwise.
 
@@ -162,6 +193,10 @@ class OrderRepository:
         }
         if to.payment not in HOLDS_TOKEN:
             values["payment_token"] = None
+        if to.payment != PaymentStatus.REQUIRES_ACTION:
+            values["payment_client_secret"] = None
+        elif client_secret is not None:
+            values["payment_client_secret"] = client_secret
         if reason is not None:
             values["reason"] = reason.value
             values["reason_text"] = reason_text
@@ -184,6 +219,21 @@ class OrderRepository:
         return True
 
 
+class PaymentEventRepository:
+    """Provider events already handled, by their id."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_once(self, event: PaymentEvent) -> bool:
+        """Record `event`; False if it was recorded before (a replay)."""
+        if await self.session.get(PaymentEvent, event.id) is not None:
+            return False
+        self.session.add(event)
+        await self.session.flush()  # a concurrent replay fails here, not at commit
+        return True
+
+
 class OrdersTx(Transaction):
     """One transaction of the orders database, with its repositories."""
 
@@ -192,6 +242,7 @@ class OrdersTx(Transaction):
     def __init__(self, session: AsyncSession, outbox: Outbox | None, *, writable: bool) -> None:
         super().__init__(session, outbox, writable=writable)
         self.orders = OrderRepository(session)
+        self.payment_events = PaymentEventRepository(session)
 
     async def advance(
         self,
@@ -201,6 +252,7 @@ class OrdersTx(Transaction):
         reason: OrderReason | None = None,
         reason_text: str | None = None,
         payment_reference: str | None = None,
+        client_secret: str | None = None,
     ) -> bool:
         """Apply `step` to `order` as it was read here (409 if the step cannot start there);
         False if someone moved the order meanwhile."""
@@ -210,6 +262,7 @@ class OrdersTx(Transaction):
             reason=reason,
             reason_text=reason_text,
             payment_reference=payment_reference,
+            client_secret=client_secret,
         )
 
 

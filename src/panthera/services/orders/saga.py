@@ -66,10 +66,15 @@ async def stock_rejected(
 async def process_payments(
     *, uow: OrdersUoW, payments: PaymentProvider, payments_due: asyncio.Event, batch: int = 20
 ) -> int:
-    """Charge the orders whose stock is held, and refund the cancelled ones; how many."""
+    """Charge the orders whose stock is held, refund the given-up ones; how many moved.
+
+    A charge the provider has not decided yet (`processing`) moves nothing: it is asked
+    again on the next round, so the worker never spins on it.
+    """
     async with uow.read() as tx:
-        due = await tx.orders.in_states(lifecycle.CHARGE_CAPTURED.sources, limit=batch)
+        due = await tx.orders.in_states(lifecycle.CHARGE_DUE, limit=batch)
         refunds = await tx.orders.in_states(lifecycle.REFUNDED.sources, limit=batch)
+    moved = 0
     for order in due:
         result = await payments.charge(
             idempotency_key=str(order.id),
@@ -77,49 +82,71 @@ async def process_payments(
             currency=order.currency,
             token=order.payment_token or "",
         )
-        await settle_charge(uow=uow, order_id=order.id, result=result, payments_due=payments_due)
+        moved += await settle_charge(
+            uow=uow, order_id=order.id, result=result, payments_due=payments_due
+        )
     for order in refunds:
         if order.payment_reference is not None:
             await payments.refund(reference=order.payment_reference)
         await refunded(uow=uow, order_id=order.id)
-    return len(due) + len(refunds)
+        moved += 1
+    return moved
 
 
 async def settle_charge(
     *, uow: OrdersUoW, order_id: uuid.UUID, result: ChargeResult, payments_due: asyncio.Event
-) -> None:
-    """Confirm or reject the order by its charge; give back a charge nobody may keep."""
+) -> bool:
+    """Decide the order by its charge in a transaction of its own; whether it moved."""
     async with uow.write() as tx:
-        order = await tx.orders.get(order_id)
-        if order is None:
-            log.error("charged_order_missing", order_id=str(order_id))
-            return
-        if order.payment_reference == result.reference:
-            return  # another worker settled this very charge first
-        captured = result.status == "captured"
-        if captured and lifecycle.CHARGED_AFTER_CANCEL.allows(order.state):
-            # Cancelled while we charged: the refund is recorded, so it survives a crash.
-            if await tx.advance(
-                order, lifecycle.CHARGED_AFTER_CANCEL, payment_reference=result.reference
-            ):
-                tx.after_commit(payments_due.set)
-                log.info("charge_refunded_after_cancel", order_id=str(order_id))
-            return
-        step = lifecycle.CHARGE_CAPTURED if captured else lifecycle.CHARGE_DECLINED
-        if not step.allows(order.state):
-            if captured:  # no step leads here; if one ever does, a person must look
-                log.error("captured_charge_unsettled", order_id=str(order_id), state=order.state)
-            # Otherwise cancelled while a declined charge was made: nothing was taken.
-            return
-        reason = None if captured else OrderReason.PAYMENT_DECLINED
-        if await tx.advance(
-            order,
-            step,
-            reason=reason,
-            reason_text=reasons.text(reason, decline=result.decline_reason) if reason else None,
-            payment_reference=result.reference,
-        ):
-            tx.record(order_event(OrderConfirmed if captured else OrderRejected, order))
+        return await settle(tx=tx, order_id=order_id, result=result, payments_due=payments_due)
+
+
+_OUTCOMES = {
+    "captured": lifecycle.CHARGE_CAPTURED,
+    "declined": lifecycle.CHARGE_DECLINED,
+    "requires_action": lifecycle.CHARGE_NEEDS_ACTION,
+}
+
+
+async def settle(
+    *, tx: OrdersTx, order_id: uuid.UUID, result: ChargeResult, payments_due: asyncio.Event
+) -> bool:
+    """Confirm, reject or hold the order by its charge; give back a charge nobody may keep.
+
+    Safe to repeat and to race: of two workers (or a worker and a webhook) settling the
+    same charge, one moves the order and the other finds nothing left to do.
+    """
+    order = await tx.orders.get(order_id)
+    if order is None:
+        log.error("charged_order_missing", order_id=str(order_id))
+        return False
+    captured = result.status == "captured"
+    if captured and lifecycle.CHARGED_AFTER_CANCEL.allows(order.state):
+        # Cancelled or expired while we charged: the refund is recorded, so it survives a crash.
+        moved = await tx.advance(
+            order, lifecycle.CHARGED_AFTER_CANCEL, payment_reference=result.reference
+        )
+        if moved:
+            tx.after_commit(payments_due.set)
+            log.info("charge_refunded_after_cancel", order_id=str(order_id))
+        return moved
+    step = _OUTCOMES.get(result.status)
+    if step is None or not step.allows(order.state):
+        # Undecided yet, or decided before (by another worker, a webhook, reconciliation);
+        # a declined charge after a cancel took nothing.
+        return False
+    reason = OrderReason.PAYMENT_DECLINED if step is lifecycle.CHARGE_DECLINED else None
+    moved = await tx.advance(
+        order,
+        step,
+        reason=reason,
+        reason_text=reasons.text(reason, decline=result.decline_reason) if reason else None,
+        payment_reference=result.reference,
+        client_secret=result.client_secret,
+    )
+    if moved and step is not lifecycle.CHARGE_NEEDS_ACTION:
+        tx.record(order_event(OrderConfirmed if captured else OrderRejected, order))
+    return moved
 
 
 async def refunded(*, uow: OrdersUoW, order_id: uuid.UUID) -> None:
@@ -132,9 +159,18 @@ async def refunded(*, uow: OrdersUoW, order_id: uuid.UUID) -> None:
 
 async def expire_pending(*, uow: OrdersUoW, after: timedelta) -> int:
     """Reject orders that got no answer about their stock `after` placing (the saga's timeout)."""
+    return await _expire(uow, lifecycle.EXPIRED, after)
+
+
+async def expire_actions(*, uow: OrdersUoW, after: timedelta) -> int:
+    """Reject orders whose card still waits for the customer's 3-D Secure `after` placing."""
+    return await _expire(uow, lifecycle.ACTION_EXPIRED, after)
+
+
+async def _expire(uow: OrdersUoW, step: lifecycle.Step, after: timedelta) -> int:
     async with uow.read() as tx:
         stale = await tx.orders.in_states(
-            lifecycle.EXPIRED.sources, limit=EXPIRY_BATCH, created_before=utcnow() - after
+            step.sources, limit=EXPIRY_BATCH, created_before=utcnow() - after
         )
     if not stale:
         return 0
@@ -143,11 +179,9 @@ async def expire_pending(*, uow: OrdersUoW, after: timedelta) -> int:
     async with uow.write() as tx:
         for found in stale:
             order = await tx.orders.get(found.id)
-            if order is None or not lifecycle.EXPIRED.allows(order.state):
+            if order is None or not step.allows(order.state):
                 continue  # answered meanwhile
-            if await tx.advance(
-                order, lifecycle.EXPIRED, reason=reason, reason_text=reasons.text(reason)
-            ):
+            if await tx.advance(order, step, reason=reason, reason_text=reasons.text(reason)):
                 tx.record(order_event(OrderRejected, order))
                 expired += 1
     return expired

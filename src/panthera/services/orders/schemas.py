@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+)
 
 from panthera.contracts.orders import MAX_UNITS_PER_PRODUCT, OrderReason, OrderStatus, PaymentStatus
 from panthera.kernel.schemas import ApiInput, ApiModel
@@ -37,7 +42,8 @@ class AddressIn(ApiInput):
 
 class PaymentIn(ApiInput):
     token: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
-        description="A payment provider token; sandbox: tok_visa, tok_chargeDeclined"
+        description="A payment provider token; sandbox: tok_visa, tok_chargeDeclined; "
+        "Stripe: a PaymentMethod id (`pm_...`) obtained by Stripe.js"
     )
 
 
@@ -57,11 +63,31 @@ class OrderLineRead(ApiModel):
 
 class PaymentRead(ApiModel):
     status: PaymentStatus = Field(
-        description="`pending` until the stock is held, `processing` while charging, then "
+        description="`pending` until the stock is held, `processing` while charging, "
+        "`requires_action` while the card waits for the customer's 3-D Secure, then "
         "`captured` or `declined`; `voided` when nothing will be charged; "
         "`refund_pending` then `refunded` when a cancelled order's charge is given back"
     )
-    reference: str | None = Field(default=None, description="The provider's charge id")
+    provider: str = Field(description="Who charges the order: `sandbox` or `stripe`")
+    reference: str | None = Field(
+        default=None,
+        description="The provider's id of the payment: a sandbox charge (`ch_...`) or a "
+        "Stripe PaymentIntent (`pi_...`)",
+    )
+    client_secret: str | None = Field(
+        default=None,
+        description="Only while `status` is `requires_action`: the PaymentIntent's client "
+        "secret, for Stripe.js to let the customer authenticate (`handleNextAction`)",
+    )
+
+    # Unannotated on purpose: the documented schema stays the model's own.
+    @model_serializer(mode="wrap")
+    def _secret_only_when_needed(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        shown: dict[str, Any] = handler(self)
+        if self.client_secret is None:
+            shown.pop("clientSecret", None)
+            shown.pop("client_secret", None)
+        return shown
 
 
 class Address(ApiModel):

@@ -90,6 +90,7 @@ async def place(
     user_id: uuid.UUID,
     data: OrderCreate,
     idempotency_key: str | None,
+    provider: str = "sandbox",
 ) -> Order:
     """Record a pending order and `orders.order.placed`; the saga takes it from there."""
     request_hash = _request_hash(data)
@@ -108,6 +109,7 @@ async def place(
         currency=products[0].currency,
         shipping_address=data.shipping_address.model_dump(mode="json", by_alias=True),
         payment_token=data.payment.token,
+        payment_provider=provider,
         payment_status=PaymentStatus.PENDING.value,
         idempotency_key=idempotency_key,
         request_hash=request_hash,

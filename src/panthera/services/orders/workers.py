@@ -1,4 +1,4 @@
-"""The orders service's background work: the payment worker and the expiry job."""
+"""The orders service's background work: the payment worker, expiry, reconciliation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import timedelta
 import structlog
 
 from panthera.kernel.wakeup import woken_or_timed_out
-from panthera.services.orders import saga
+from panthera.services.orders import reconcile, saga
 from panthera.services.orders.runtime import OrdersRuntime
 
 log = structlog.get_logger("panthera.orders.workers")
@@ -31,12 +31,29 @@ async def payments(rt: OrdersRuntime) -> None:
 
 
 async def expiry(rt: OrdersRuntime) -> None:
-    """Reject the orders that have waited too long for their stock."""
+    """Reject the orders that have waited too long for their stock or their customer's card."""
     after = timedelta(seconds=rt.settings.pending_timeout_seconds)
+    action = timedelta(seconds=rt.settings.action_timeout_seconds)
+
+    async def both() -> None:
+        await saga.expire_pending(uow=rt.uow, after=after)
+        await saga.expire_actions(uow=rt.uow, after=action)
+
+    await _every(rt.settings.expiry_interval_seconds, both, name="expiry")
+
+
+async def reconciliation(rt: OrdersRuntime) -> None:
+    """Ask the provider about payments left in between, now and then (reconcile.py)."""
     await _every(
-        rt.settings.expiry_interval_seconds,
-        lambda: saga.expire_pending(uow=rt.uow, after=after),
-        name="expiry",
+        rt.settings.reconcile_interval_seconds,
+        lambda: reconcile.run(
+            uow=rt.uow,
+            payments=rt.payments,
+            payments_due=rt.payments_due,
+            stuck_after=timedelta(seconds=rt.settings.reconcile_after_seconds),
+            window=timedelta(seconds=rt.settings.reconcile_window_seconds),
+        ),
+        name="reconciliation",
     )
 
 

@@ -1,9 +1,33 @@
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+
 import pytest
+
+from tests.services.notifications.dynamodb_local import dynamodb_environment, dynamodb_local
 
 
 @pytest.fixture(autouse=True)
 def quick_inprocess_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process redeliveries in milliseconds, so dead-lettering fits in a test."""
     monkeypatch.setenv("PANTHERA_EVENTS__INPROCESS_BACKOFF_SECONDS", "[0.01, 0.02]")
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One DynamoDB Local for the session; every test has tables of its own."""
+    with dynamodb_local(tmp_path_factory.mktemp("dynamodb") / "dynamodb.log") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["sql", pytest.param("dynamodb", marks=pytest.mark.integration)])
+def notification_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on each notification store. The settings come from the environment
+    (the contract's names), so every `NotificationsSettings` built afterwards sees them."""
+    if request.param == "dynamodb":
+        endpoint = request.getfixturevalue("dynamodb_endpoint")
+        table = f"notifications-{uuid.uuid4().hex[:12]}"
+        for name, value in dynamodb_environment(endpoint, table).items():
+            monkeypatch.setenv(name, value)
+    return str(request.param)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from panthera.kernel.service import ServiceHost, ServiceSpec
@@ -18,6 +18,8 @@ from panthera.services.notifications.channels import (
     SmsChannel,
     SmtpEmailChannel,
 )
+from panthera.services.notifications.dynamodb import DynamoNotificationStore
+from panthera.services.notifications.dynamodb_table import create_table, dynamodb_client
 from panthera.services.notifications.handlers import HANDLERS
 from panthera.services.notifications.models import inbox
 from panthera.services.notifications.rendering import Renderer
@@ -25,6 +27,21 @@ from panthera.services.notifications.repository import NotificationsTx, SqlNotif
 from panthera.services.notifications.sender import run_sender
 from panthera.services.notifications.service import NotificationsRuntime
 from panthera.services.notifications.settings import NotificationsSettings
+from panthera.services.notifications.store import NotificationStore
+
+
+async def open_store(
+    host: ServiceHost[NotificationsRuntime], settings: NotificationsSettings, stack: AsyncExitStack
+) -> NotificationStore:
+    """The store the settings choose; a DynamoDB client lives as long as `stack`."""
+    if settings.store == "sql":
+        return SqlNotificationStore(host.uow)
+    client = await stack.enter_async_context(dynamodb_client(settings))
+    if settings.dynamodb_create_table:
+        await create_table(client, settings.dynamodb_table)
+    store = DynamoNotificationStore(client, settings.dynamodb_table)
+    await store.ping()  # a missing table or bad credentials stop the start, not a send
+    return store
 
 
 @asynccontextmanager
@@ -48,24 +65,25 @@ async def runtime(host: ServiceHost[NotificationsRuntime]) -> AsyncIterator[Noti
         if settings.sms_provider_url
         else LogFileSmsChannel(platform.data_dir / "sms.log")
     )
-    rt = NotificationsRuntime(
-        uow=host.uow,
-        settings=settings,
-        store=SqlNotificationStore(host.uow),
-        renderer=Renderer(),
-        email=email,
-        sms=sms,
-    )
-    sender = None
-    if settings.sender_enabled:
-        sender = asyncio.create_task(run_sender(rt=rt), name="notification-sender")
-    try:
-        yield rt
-    finally:
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+    async with AsyncExitStack() as stack:
+        rt = NotificationsRuntime(
+            uow=host.uow,
+            settings=settings,
+            store=await open_store(host, settings, stack),
+            renderer=Renderer(),
+            email=email,
+            sms=sms,
+        )
+        sender = None
+        if settings.sender_enabled:
+            sender = asyncio.create_task(run_sender(rt=rt), name="notification-sender")
+        try:
+            yield rt
+        finally:
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
 
 
 spec: ServiceSpec[NotificationsRuntime] = ServiceSpec(

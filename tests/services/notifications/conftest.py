@@ -5,6 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from panthera.kernel.service import ServiceSettings
+from tests.conftest import fast_service_settings
 from tests.services.notifications.dynamodb_local import dynamodb_environment, dynamodb_local
 
 
@@ -31,3 +33,9 @@ def notification_store(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
         for name, value in dynamodb_environment(endpoint, table).items():
             monkeypatch.setenv(name, value)
     return str(request.param)
+
+
+@pytest.fixture
+def service_settings(notification_store: str) -> dict[str, ServiceSettings]:
+    """The platform's settings, built once the store's environment is in place."""
+    return fast_service_settings()

@@ -26,8 +26,10 @@ from panthera.contracts.orders import (
 from panthera.kernel.events import Event
 from panthera.kernel.service import ServiceSettings
 from panthera.kernel.settings import Settings
-from panthera.services.notifications.models import NotificationRow, Recipient
+from panthera.services.notifications.dynamodb import DynamoNotificationStore
+from panthera.services.notifications.models import Recipient
 from panthera.services.notifications.rendering import money
+from panthera.services.notifications.repository import SqlNotificationStore
 from panthera.services.notifications.settings import NotificationsSettings
 from tests.conftest import Account, eventually, fast_service_settings, sign_up
 from tests.services.notifications.smtp import Sink, free_port, smtp_server
@@ -40,7 +42,7 @@ def smtp() -> Iterator[tuple[str, Sink]]:
 
 
 @pytest.fixture
-def service_settings(smtp: tuple[str, Sink]) -> dict[str, ServiceSettings]:
+def service_settings(smtp: tuple[str, Sink], notification_store: str) -> dict[str, ServiceSettings]:
     options = fast_service_settings()
     base = options["notifications"]
     assert isinstance(base, NotificationsSettings)
@@ -217,7 +219,7 @@ async def test_contact_details_follow_user_events(
 
 class TestRetries:
     @pytest.fixture
-    def service_settings(self) -> dict[str, ServiceSettings]:
+    def service_settings(self, notification_store: str) -> dict[str, ServiceSettings]:
         options = fast_service_settings()
         base = options["notifications"]
         assert isinstance(base, NotificationsSettings)
@@ -241,11 +243,10 @@ class TestRetries:
         [notification] = await eventually(failed)
         assert notification["attempts"] == 3
         assert notification["sentAt"] is None
-        host = platform.hosts["notifications"]
-        async with host.uow.read() as tx:
-            row = await tx.session.get(NotificationRow, uuid.UUID(notification["id"]))
-            assert row is not None
-            assert row.last_error and "Connect" in row.last_error
+        store = platform.hosts["notifications"].runtime.store
+        stored = await store.get(uuid.UUID(notification["id"]))
+        assert stored is not None
+        assert stored.last_error and "Connect" in stored.last_error
 
 
 def test_money_uses_the_currency_minor_unit() -> None:
@@ -264,3 +265,11 @@ async def test_standalone_settings_default_to_a_maildir(tmp_path: Path) -> None:
         rt = platform.hosts["notifications"].runtime
         assert type(rt.email).__name__ == "MaildirEmailChannel"
         assert type(rt.sms).__name__ == "LogFileSmsChannel"
+
+
+async def test_the_store_is_the_one_the_settings_name(
+    platform: Platform, notification_store: str
+) -> None:
+    store = platform.hosts["notifications"].runtime.store
+    expected = {"sql": SqlNotificationStore, "dynamodb": DynamoNotificationStore}
+    assert type(store) is expected[notification_store]

@@ -23,7 +23,7 @@ CREDENTIALS = {
     # DynamoDB Local accepts any signed request whose key id is letters and digits only.
     "AWS_ACCESS_KEY_ID": "pantheratest",
     "AWS_SECRET_ACCESS_KEY": "pantheratest",
-    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
 }
 
 

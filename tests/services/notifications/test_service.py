@@ -31,7 +31,7 @@ from panthera.services.notifications.models import Recipient
 from panthera.services.notifications.rendering import money
 from panthera.services.notifications.repository import SqlNotificationStore
 from panthera.services.notifications.settings import NotificationsSettings
-from tests.conftest import Account, eventually, fast_service_settings, sign_up
+from tests.conftest import Account, assert_problem, eventually, fast_service_settings, sign_up
 from tests.services.notifications.smtp import Sink, free_port, smtp_server
 
 
@@ -273,3 +273,14 @@ async def test_the_store_is_the_one_the_settings_name(
     store = platform.hosts["notifications"].runtime.store
     expected = {"sql": SqlNotificationStore, "dynamodb": DynamoNotificationStore}
     assert type(store) is expected[notification_store]
+
+
+async def test_readiness_covers_the_store(
+    client: httpx.AsyncClient, platform: Platform, notification_store: str
+) -> None:
+    assert (await client.get("/readyz")).status_code == 200
+    store = platform.hosts["notifications"].runtime.store
+    if isinstance(store, DynamoNotificationStore):
+        await store.client.delete_table(TableName=store.table)
+        body = assert_problem(await client.get("/readyz"), 503)
+        assert "ResourceNotFoundException" in body["checks"]["notifications"]

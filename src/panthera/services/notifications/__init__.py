@@ -86,6 +86,12 @@ async def runtime(host: ServiceHost[NotificationsRuntime]) -> AsyncIterator[Noti
                     await sender
 
 
+async def readiness(rt: NotificationsRuntime) -> None:
+    """The store, when it lives outside the service's database (DynamoDB)."""
+    if isinstance(rt.store, DynamoNotificationStore):
+        await rt.store.ping()
+
+
 spec: ServiceSpec[NotificationsRuntime] = ServiceSpec(
     name="notifications",
     title="Notification Service API",
@@ -98,5 +104,6 @@ spec: ServiceSpec[NotificationsRuntime] = ServiceSpec(
     transaction=NotificationsTx,
     handlers=HANDLERS,
     inbox=inbox,
+    readiness=readiness,
     tags=({"name": "Notifications", "description": "Messages sent to users"},),
 )

@@ -305,22 +305,37 @@ class DynamoNotificationStore:
     async def _shard_listing(
         self, shard: int, *, channel: Channel | None, keep: int
     ) -> tuple[int, list[str]]:
-        partition = ("time_shard", str(shard))
-        keys: list[str] = []
-        page = self._query(
-            index=BY_TIME, partition=partition, channel=channel, ProjectionExpression="created"
+        """A shard's count and its newest `keep` sort keys, asked for at once."""
+        return await asyncio.gather(
+            self._shard_count(shard, channel=channel),
+            self._shard_newest(shard, channel=channel, keep=keep),
         )
-        async with aclosing(self._items(page)) as items:
+
+    async def _shard_newest(self, shard: int, *, channel: Channel | None, keep: int) -> list[str]:
+        keys: list[str] = []
+        request = self._query(
+            index=BY_TIME,
+            partition=("time_shard", str(shard)),
+            channel=channel,
+            ProjectionExpression="created",
+            Limit=keep,  # per page: read no more than needed (a filter may ask for more pages)
+        )
+        async with aclosing(self._items(request)) as items:
             async for item in items:
                 keys.append(item["created"]["S"])
                 if len(keys) >= keep:
                     break
-        # The count is DynamoDB's own (Select=COUNT): no item travels back.
+        return keys
+
+    async def _shard_count(self, shard: int, *, channel: Channel | None) -> int:
+        # DynamoDB counts on its side (Select=COUNT): no item travels back.
+        request = self._query(
+            index=BY_TIME, partition=("time_shard", str(shard)), channel=channel, Select="COUNT"
+        )
         count = 0
-        counting = self._query(index=BY_TIME, partition=partition, channel=channel, Select="COUNT")
-        async for answer in self.client.get_paginator("query").paginate(**counting):
+        async for answer in self.client.get_paginator("query").paginate(**request):
             count += answer["Count"]
-        return count, keys
+        return count
 
     async def _get_many(self, ids: list[str]) -> dict[str, Notification]:
         found: dict[str, Notification] = {}

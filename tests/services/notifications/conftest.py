@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from panthera.kernel.service import ServiceSettings
 from tests.conftest import fast_service_settings
-from tests.services.notifications.dynamodb_local import dynamodb_environment, dynamodb_local
+from tests.services.notifications.dynamodb_local import dynamodb_environment
 
 
 @pytest.fixture(autouse=True)
@@ -16,17 +15,11 @@ def quick_inprocess_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PANTHERA_EVENTS__INPROCESS_BACKOFF_SECONDS", "[0.01, 0.02]")
 
 
-@pytest.fixture(scope="session")
-def dynamodb_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One DynamoDB Local for the session; every test has tables of its own."""
-    with dynamodb_local(tmp_path_factory.mktemp("dynamodb") / "dynamodb.log") as endpoint:
-        yield endpoint
-
-
 @pytest.fixture(params=["sql", pytest.param("dynamodb", marks=pytest.mark.integration)])
 def notification_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the test on each notification store. The settings come from the environment
-    (the contract's names), so every `NotificationsSettings` built afterwards sees them."""
+    (the contract's names), so every `NotificationsSettings` built afterwards sees them;
+    DynamoDB Local is the session's (`dynamodb_endpoint`, tests/conftest.py)."""
     if request.param == "dynamodb":
         endpoint = request.getfixturevalue("dynamodb_endpoint")
         table = f"notifications-{uuid.uuid4().hex[:12]}"

@@ -12,8 +12,10 @@ store port is driven as the service drives it:
 
 Set-ups: `sql-sqlite` (embedded), `sql-postgresql` (the machine's PostgreSQL) and
 `dynamodb-local` (Amazon's DynamoDB Local, in memory, started here: run
-scripts/install-dynamodb-local first). DynamoDB Local is a Java emulator on the same
-2 cores, not AWS: its figures show the adapter's round trips, not AWS's latency.
+scripts/install-dynamodb-local first; the service's own database, which holds the
+inbox, is then PostgreSQL, as in the distributed topology). DynamoDB Local is a Java
+emulator on the same 2 cores, not AWS: its figures show the adapter's round trips, not
+AWS's latency. Each kind of call is warmed up first (DynamoDB Local's JIT, pools).
 
 Run (never part of the test suite):
 
@@ -67,6 +69,7 @@ POSTGRES_URL = os.environ.get(
 )
 SETUPS = ("sql-sqlite", "sql-postgresql", "dynamodb-local")
 PAGE = 20
+WARM_UP = 40
 
 
 def notification(user_id: uuid.UUID, at_offset: float) -> Notification:
@@ -96,7 +99,7 @@ def notification(user_id: uuid.UUID, at_offset: float) -> Notification:
 def environment(setup: str, folder: Path) -> Iterator[Settings]:
     """The platform settings of a set-up (and DynamoDB Local running, for that one)."""
     schema_prefix = f"bench{uuid.uuid4().hex[:8]}_"
-    database_url = POSTGRES_URL if setup == "sql-postgresql" else None
+    database_url = None if setup == "sql-sqlite" else POSTGRES_URL
     settings = Settings(
         data_dir=folder / "data",
         database_url=database_url,
@@ -168,10 +171,13 @@ async def measure(setup: str, args: argparse.Namespace) -> dict[str, Any]:
 
                 return call
 
+            warm_users = [uuid.uuid4() for _ in range(4)]
+            warm = [notification(warm_users[i % 4], -i - 1) for i in range(WARM_UP)]
+            await timed([add(row, store) for row in warm], args.writers)
             writes = await timed([add(row, store) for row in rows], args.writers)
             again = await timed([add(row, store) for row in rows], args.writers)
             total, _ = await store.find(user_id=None, channel=None, offset=0, limit=1)
-            assert total == len(rows), (total, len(rows))
+            assert total == len(rows) + WARM_UP, (total, len(rows))
 
             def customer() -> Callable[[], Awaitable[object]]:
                 user = random.choice(users)
@@ -180,6 +186,8 @@ async def measure(setup: str, args: argparse.Namespace) -> dict[str, Any]:
             def admin() -> Callable[[], Awaitable[object]]:
                 return lambda: store.find(user_id=None, channel=None, offset=0, limit=PAGE)
 
+            await timed([customer() for _ in range(WARM_UP)], args.readers)
+            await timed([admin() for _ in range(WARM_UP // 4)], args.readers)
             customers = await timed([customer() for _ in range(args.listings)], args.readers)
             admins = await timed([admin() for _ in range(args.admin_listings)], args.readers)
     return {
@@ -218,7 +226,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--notifications", type=int, default=1000)
+    parser.add_argument("--notifications", type=int, default=600)
     parser.add_argument("--users", type=int, default=100, help="customers sharing them")
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--readers", type=int, default=4)

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from panthera.kernel.service import ServiceHost, ServiceSpec
+from panthera.kernel.startup import wait_until_available
 from panthera.services.notifications.api import router
 from panthera.services.notifications.channels import (
     EmailChannel,
@@ -37,10 +38,25 @@ async def open_store(
     if settings.store == "sql":
         return SqlNotificationStore(host.uow)
     client = await stack.enter_async_context(dynamodb_client(settings))
-    if settings.dynamodb_create_table:
-        await create_table(client, settings.dynamodb_table)
     store = DynamoNotificationStore(client, settings.dynamodb_table)
-    await store.ping()  # a missing table or bad credentials stop the start, not a send
+
+    async def table_ready() -> None:
+        if settings.dynamodb_create_table:
+            await create_table(client, store.table)
+        try:
+            await store.ping()
+        except client.exceptions.ResourceNotFoundException as exc:
+            raise LookupError(
+                f"DynamoDB table {store.table} does not exist: create it with `panthera "
+                "notifications create-table`, or set PANTHERA_NOTIFICATIONS__DYNAMODB_CREATE_TABLE"
+                "=true"
+            ) from exc
+
+    # As for the database: a missing table or an unreachable DynamoDB is waited for, said
+    # in the log, and then stops the start (not the first send).
+    await wait_until_available(
+        "dynamodb", table_ready, service="notifications", within=host.settings.startup_wait_seconds
+    )
     return store
 
 

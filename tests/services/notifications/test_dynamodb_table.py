@@ -1,15 +1,19 @@
-"""`panthera notifications create-table` against DynamoDB Local."""
+"""The DynamoDB table: `panthera notifications create-table`, and a start without the table,
+against DynamoDB Local."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import pytest
 from aiobotocore.session import get_session
 from typer.testing import CliRunner
 
+from panthera.app import create_platform
 from panthera.cli import cli
+from panthera.kernel.settings import Settings
 from tests.services.notifications.dynamodb_local import dynamodb_environment
 
 pytestmark = pytest.mark.integration
@@ -59,3 +63,16 @@ def test_create_table_says_why_it_cannot(
     assert "error: table notifications:" in result.output
     assert "UnrecognizedClientException" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_a_missing_table_stops_the_start_saying_what_to_do(
+    dynamodb_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in dynamodb_environment(dynamodb_endpoint, "nowhere-to-be-found").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PANTHERA_NOTIFICATIONS__DYNAMODB_CREATE_TABLE", "false")
+    settings = Settings(data_dir=tmp_path / "data", startup_wait_seconds=0.5)
+    alone = create_platform(settings, services=["notifications"])
+    with pytest.raises(LookupError, match="panthera notifications create-table"):
+        async with alone.running():
+            pass

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
 BY_USER, BY_TIME, DUE = "by-user", "by-time", "due"
-TIME_SHARDS = 8
+TIME_SHARDS = 4
 DUE_SHARDS = 4
 
 

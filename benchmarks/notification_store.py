@@ -209,7 +209,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ("writes", "writes"),
         ("redelivered_writes", "redelivered writes"),
         ("customer_listings", "customer listings"),
-        ("admin_listings", f"admin listings ({results['notifications']} in total)"),
+        ("admin_listings", f"admin listings (of {results['stored']})"),
     ]
     fig, axes = plt.subplots(1, len(kinds), figsize=(15, 4.2))
     colors = ["#4c72b0", "#55a868", "#c44e52"]
@@ -240,6 +240,7 @@ async def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "notifications": args.notifications,
+        "stored": args.notifications + WARM_UP,
         "users": args.users,
         "writers": args.writers,
         "readers": args.readers,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from panthera.contracts.orders import (
     OrderStatus,
     PaymentStatus,
 )
+from panthera.contracts.users import UserRegistered
 from panthera.kernel.events import Event
 from panthera.kernel.service import ServiceSettings
 from panthera.kernel.settings import Settings
@@ -284,3 +286,37 @@ async def test_readiness_covers_the_store(
         await store.client.delete_table(TableName=store.table)
         body = assert_problem(await client.get("/readyz"), 503)
         assert "ResourceNotFoundException" in body["checks"]["notifications"]
+
+
+async def test_replicas_handling_one_event_at_once_queue_its_messages_once(
+    settings: Settings, notification_store: str
+) -> None:
+    # Two replicas of the service on the same database and store, as `--replicas
+    # notifications=2` runs them; the bus may hand both the same event (a redelivery
+    # racing the first delivery).
+    options = fast_service_settings()
+    options["notifications"] = NotificationsSettings(sender_enabled=False)
+    replicas = [
+        create_platform(settings, services=["notifications"], service_settings=options)
+        for _ in range(2)
+    ]
+    user = UserRegistered(
+        user_id=uuid.uuid4(),
+        username="rita",
+        email="rita@example.com",
+        phone="+15557654321",
+        role="customer",
+    )
+    async with replicas[0].running(), replicas[1].running():
+        hosts = [replica.hosts["notifications"] for replica in replicas]
+        consumers = [c for host in hosts if (c := host.consumer) is not None]
+        assert len(consumers) == 2
+        await consumers[0].handle(Event.of(user))
+        confirmed = order_event(str(user.user_id), OrderConfirmed)
+        for _ in range(3):
+            await asyncio.gather(*(c.handle(confirmed) for c in consumers for _ in range(2)))
+        store = hosts[0].runtime.store
+        total, found = await store.find(user_id=user.user_id, channel=None, offset=0, limit=10)
+    mine = sorted((n.template, n.channel) for n in found if n.event_id == confirmed.id)
+    assert mine == [("order_confirmed", "email"), ("order_confirmed", "sms")]
+    assert total == 3  # and the welcome email

@@ -45,23 +45,20 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the tests' DynamoDB Local launcher, used as is
+sys.path.insert(0, str(ROOT))  # the tests' DynamoDB Local launcher and samples, used as is
 
 from tests.services.notifications.dynamodb_local import (  # noqa: E402
     dynamodb_environment,
     dynamodb_local,
 )
+from tests.services.notifications.samples import queued  # noqa: E402
 
 from panthera.app import create_platform  # noqa: E402
 from panthera.kernel.database import utcnow  # noqa: E402
 from panthera.kernel.settings import Settings  # noqa: E402
 from panthera.services.notifications.repository import NotificationsUoW  # noqa: E402
 from panthera.services.notifications.settings import NotificationsSettings  # noqa: E402
-from panthera.services.notifications.store import (  # noqa: E402
-    Notification,
-    NotificationStore,
-    notification_id,
-)
+from panthera.services.notifications.store import Notification, NotificationStore  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 POSTGRES_URL = os.environ.get(
@@ -73,26 +70,9 @@ WARM_UP = 40
 
 
 def notification(user_id: uuid.UUID, at_offset: float) -> Notification:
-    event_id = uuid.uuid4()
-    at = utcnow() + timedelta(microseconds=at_offset)
     body = "Hello there, your order is confirmed. " * 20  # about the size of a real email
-    return Notification(
-        id=notification_id(event_id, "order_confirmed", "email"),
-        user_id=user_id,
-        channel="email",
-        to="someone@example.com",
-        template="order_confirmed",
-        subject="Your order is confirmed",
-        body=body,
-        html=f"<p>{body}</p>",
-        status="queued",
-        attempts=0,
-        last_error=None,
-        event_id=event_id,
-        created_at=at,
-        sent_at=None,
-        next_attempt_at=at,
-    )
+    at = utcnow() + timedelta(microseconds=at_offset)
+    return queued(user_id, template="order_confirmed", at=at, body=body)
 
 
 @contextmanager

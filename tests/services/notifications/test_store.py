@@ -18,13 +18,9 @@ from panthera.kernel.database import utcnow
 from panthera.kernel.settings import Settings
 from panthera.services.notifications.repository import NotificationsUoW
 from panthera.services.notifications.settings import NotificationsSettings
-from panthera.services.notifications.store import (
-    Channel,
-    Notification,
-    NotificationStore,
-    notification_id,
-)
+from panthera.services.notifications.store import Channel, Notification, NotificationStore
 from tests.conftest import fast_service_settings
+from tests.services.notifications.samples import queued
 
 
 @dataclass
@@ -43,34 +39,6 @@ async def running(settings: Settings, notification_store: str) -> AsyncIterator[
     async with platform.running():
         host = platform.hosts["notifications"]
         yield Running(host.uow, host.runtime.store, notification_store)
-
-
-def queued(
-    user_id: uuid.UUID,
-    *,
-    template: str = "welcome",
-    channel: Channel = "email",
-    event_id: uuid.UUID | None = None,
-    at: datetime | None = None,
-) -> Notification:
-    event_id, now = event_id or uuid.uuid4(), at or utcnow()
-    return Notification(
-        id=notification_id(event_id, template, channel),
-        user_id=user_id,
-        channel=channel,
-        to="someone@example.com" if channel == "email" else "+15551234567",
-        template=template,
-        subject="Hello" if channel == "email" else None,
-        body="Hello there",
-        html="<p>Hello there</p>" if channel == "email" else None,
-        status="queued",
-        attempts=0,
-        last_error=None,
-        event_id=event_id,
-        created_at=now,
-        sent_at=None,
-        next_attempt_at=now,
-    )
 
 
 async def claimable(store: NotificationStore, *, at: datetime) -> list[Notification]:

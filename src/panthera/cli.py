@@ -395,12 +395,18 @@ def notifications_create_table(
     standard AWS configuration (docs/notifications.md).
     """
     from botocore.exceptions import BotoCoreError, ClientError
+    from pydantic import ValidationError
 
     from panthera.services.notifications.dynamodb_table import create_table, dynamodb_client
     from panthera.services.notifications.settings import NotificationsSettings
 
     _settings(data_dir)
-    settings = NotificationsSettings()
+    try:
+        settings = NotificationsSettings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        typer.echo(f"error: PANTHERA_NOTIFICATIONS__*: {problems}", err=True)
+        raise typer.Exit(2) from exc
     name = table or settings.dynamodb_table
 
     async def run() -> bool:

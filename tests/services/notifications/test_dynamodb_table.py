@@ -65,6 +65,14 @@ def test_create_table_says_why_it_cannot(
     assert "Traceback" not in result.output
 
 
+def test_create_table_refuses_a_bad_table_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANTHERA_NOTIFICATIONS__DYNAMODB_TABLE", "no spaces allowed")
+    result = CliRunner().invoke(cli, ["notifications", "create-table"])
+    assert result.exit_code == 2
+    assert "error: PANTHERA_NOTIFICATIONS__*: dynamodb_table: String should match" in result.output
+    assert "Traceback" not in result.output
+
+
 async def test_a_missing_table_stops_the_start_saying_what_to_do(
     dynamodb_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -44,7 +44,7 @@ class NotificationsSettings(ServiceSettings):
         "table (docs/notifications.md); recipients and the inbox stay in SQL either way.",
     )
     dynamodb_table: str = Field(
-        default="panthera-notifications", min_length=3, max_length=255, pattern=r"^[\w.-]+$"
+        default="panthera-notifications", min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$"
     )
     dynamodb_endpoint_url: str | None = Field(
         default=None,

@@ -16,6 +16,8 @@ output "kubernetes_overlay_env" {
     CATALOG_ROLE_ARN=${aws_iam_role.catalog.arn}
     NOTIFICATIONS_ROLE_ARN=${aws_iam_role.notifications.arn}
     DATABASE_MASTER_SECRET_ARN=${aws_db_instance.main.master_user_secret[0].secret_arn}
+    AWS_REGION=${var.region}
+    NOTIFICATIONS_TABLE=${aws_dynamodb_table.notifications.name}
   EOT
 }
 

@@ -386,5 +386,49 @@ def events_replay(
     typer.echo(f"replayed {seen} events to {consumer}: {applied} applied, {seen - applied} skipped")
 
 
+notifications_cli = typer.Typer(help="Operate the notification store.", no_args_is_help=True)
+cli.add_typer(notifications_cli, name="notifications")
+
+
+@notifications_cli.command("create-table")
+def notifications_create_table(
+    table: Annotated[
+        str | None,
+        typer.Option(help="The table's name (default PANTHERA_NOTIFICATIONS__DYNAMODB_TABLE)."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create the DynamoDB table of the notification store and its indexes, unless it exists.
+
+    Endpoint and region come from PANTHERA_NOTIFICATIONS__DYNAMODB_*, credentials from the
+    standard AWS configuration (docs/notifications.md).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pydantic import ValidationError
+
+    from panthera.services.notifications.dynamodb_table import create_table, dynamodb_client
+    from panthera.services.notifications.settings import NotificationsSettings
+
+    _settings(data_dir)
+    try:
+        settings = NotificationsSettings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        typer.echo(f"error: PANTHERA_NOTIFICATIONS__*: {problems}", err=True)
+        raise typer.Exit(2) from exc
+    name = table or settings.dynamodb_table
+
+    async def run() -> bool:
+        async with dynamodb_client(settings) as client:
+            return await create_table(client, name)
+
+    try:
+        created = asyncio.run(run())
+    except (BotoCoreError, ClientError) as exc:
+        typer.echo(f"error: table {name}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"table {name} {'created' if created else 'already exists'}; active")
+
+
 def main() -> None:
     cli()

@@ -131,6 +131,12 @@ def test_production_spreads_every_process_across_zones_and_shares_one_signing_ke
     assert (
         of_kind(objects, "ServiceMonitor")["panthera"]["spec"]["endpoints"][0]["path"] == "/metrics"
     )
+    # Notifications on the DynamoDB table Terraform made, in its region.
+    notifications = of_kind(objects, "Deployment")["notifications"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in notifications["containers"][0]["env"]}
+    assert env["PANTHERA_NOTIFICATIONS__STORE"] == "dynamodb"
+    assert env["PANTHERA_NOTIFICATIONS__DYNAMODB_TABLE"] == "panthera-notifications"
+    assert env["PANTHERA_NOTIFICATIONS__DYNAMODB_REGION"] == "eu-west-1"
     # Terraform's outputs reached the manifests; its own carrier ConfigMap did not.
     annotations = of_kind(objects, "ServiceAccount")["catalog"]["metadata"]["annotations"]
     assert annotations["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")

@@ -7,20 +7,52 @@ NATS JetStream, Redis).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import uuid
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from aiobotocore.session import get_session
 
 from tests.e2e.shop import Platform, Shopper, platform, wait_for
+from tests.services.notifications.dynamodb_local import dynamodb_environment
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(params=["embedded", pytest.param("distributed", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("distributed", marks=pytest.mark.integration),
+        # The notification store on DynamoDB (DynamoDB Local), as the seed's diagram has it.
+        pytest.param("distributed-dynamodb", marks=pytest.mark.integration),
+    ]
+)
 def running_platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
-    with platform(tmp_path, str(request.param)) as running:
+    topology, _, store = str(request.param).partition("-")
+    env: dict[str, str] = {}
+    if store == "dynamodb":
+        table = f"journey-{uuid.uuid4().hex[:8]}"
+        env.update(dynamodb_environment(request.getfixturevalue("dynamodb_endpoint"), table))
+    with platform(tmp_path, topology, env=env) as running:
         yield running
+    if store == "dynamodb":
+        # The journey's notifications are in the table, not in SQL.
+        assert asyncio.run(stored_notifications(env)) >= 4  # the admin's welcome and walker's 3
+
+
+async def stored_notifications(env: Mapping[str, str]) -> int:
+    endpoint = env["PANTHERA_NOTIFICATIONS__DYNAMODB_ENDPOINT_URL"]
+    async with get_session().create_client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=env["PANTHERA_NOTIFICATIONS__DYNAMODB_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    ) as client:
+        table = env["PANTHERA_NOTIFICATIONS__DYNAMODB_TABLE"]
+        return (await client.scan(TableName=table, Select="COUNT"))["Count"]
 
 
 def test_sign_up_browse_search_order_ship_and_be_told(running_platform: Platform) -> None:

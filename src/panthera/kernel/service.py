@@ -83,6 +83,8 @@ class ServiceSpec(Generic[RuntimeT]):
     outbox: sa.Table | None = None
     """The service's outbox table: set it and the host relays its events to the bus."""
     inbox: sa.Table | None = None
+    readiness: Callable[[RuntimeT], Awaitable[None]] | None = None
+    """Raises when a dependency of the runtime's own (beyond database and bus) is down."""
 
 
 class ServiceHost(Generic[RuntimeT]):
@@ -219,6 +221,8 @@ class ServiceHost(Generic[RuntimeT]):
     async def ready(self) -> None:
         await self.db.ping()
         await self.bus.ping()
+        if self.spec.readiness is not None:
+            await self.spec.readiness(self.runtime)
 
 
 def runtime_of(request: Request) -> Any:

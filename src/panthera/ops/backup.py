@@ -30,6 +30,7 @@ from panthera.kernel.settings import Settings
 from panthera.ops import events
 from panthera.ops.locations import Location, open_backup, open_location, read_manifest
 from panthera.ops.manifest import MANIFEST, DamagedBackup, Manifest, StoreEntry, verify
+from panthera.ops.notification_table import NotificationTable
 from panthera.ops.stores import (
     BackupError,
     PgTools,
@@ -40,6 +41,7 @@ from panthera.ops.stores import (
     StoreBackup,
     taken_at,
 )
+from panthera.services.notifications.settings import NotificationsSettings
 
 Say = Callable[[str], None]
 
@@ -114,11 +116,10 @@ def deployment_of(settings: Settings, specs: Mapping[str, Any]) -> Deployment:
 def stores_of(deployment: Deployment) -> list[StoreBackup]:
     """Every store the deployment keeps, each once.
 
-    Stores to come join here: the DynamoDB notification store (when the
-    notifications service is configured for it) as a `StoreBackup` that scans
-    its table to JSON lines and writes them back in batches; the product media
-    as one that copies the objects of the media bucket (or directory) through
-    `panthera.kernel.objectstore`.
+    The DynamoDB notification store joins when the notifications service is
+    configured for it (`notification_table.py`). Stores to come join here: the
+    product media as one that copies the objects of the media bucket (or
+    directory) through `panthera.kernel.objectstore`.
     """
     stores = [s.store for s in deployment.services]
     found: list[StoreBackup] = []
@@ -135,6 +136,9 @@ def stores_of(deployment: Deployment) -> list[StoreBackup]:
         if len(databases) > 1:  # services given databases of their own: one entry per database
             postgres.name = "postgresql/" + "+".join(s.service for s in group)
         found.append(postgres)
+    notifications = NotificationsSettings()
+    if notifications.store == "dynamodb":  # after the SQL stores: see notification_table.py
+        found.append(NotificationTable(notifications))
     found.append(SigningKey(deployment.settings.signing_key_path))
     return found
 

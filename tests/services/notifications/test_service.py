@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -23,13 +24,16 @@ from panthera.contracts.orders import (
     OrderStatus,
     PaymentStatus,
 )
+from panthera.contracts.users import UserRegistered
 from panthera.kernel.events import Event
 from panthera.kernel.service import ServiceSettings
 from panthera.kernel.settings import Settings
-from panthera.services.notifications.models import NotificationRow, Recipient
+from panthera.services.notifications.dynamodb import DynamoNotificationStore
+from panthera.services.notifications.models import Recipient
 from panthera.services.notifications.rendering import money
+from panthera.services.notifications.repository import SqlNotificationStore
 from panthera.services.notifications.settings import NotificationsSettings
-from tests.conftest import Account, eventually, fast_service_settings, sign_up
+from tests.conftest import Account, assert_problem, eventually, fast_service_settings, sign_up
 from tests.services.notifications.smtp import Sink, free_port, smtp_server
 
 
@@ -40,7 +44,7 @@ def smtp() -> Iterator[tuple[str, Sink]]:
 
 
 @pytest.fixture
-def service_settings(smtp: tuple[str, Sink]) -> dict[str, ServiceSettings]:
+def service_settings(smtp: tuple[str, Sink], notification_store: str) -> dict[str, ServiceSettings]:
     options = fast_service_settings()
     base = options["notifications"]
     assert isinstance(base, NotificationsSettings)
@@ -217,7 +221,7 @@ async def test_contact_details_follow_user_events(
 
 class TestRetries:
     @pytest.fixture
-    def service_settings(self) -> dict[str, ServiceSettings]:
+    def service_settings(self, notification_store: str) -> dict[str, ServiceSettings]:
         options = fast_service_settings()
         base = options["notifications"]
         assert isinstance(base, NotificationsSettings)
@@ -241,11 +245,10 @@ class TestRetries:
         [notification] = await eventually(failed)
         assert notification["attempts"] == 3
         assert notification["sentAt"] is None
-        host = platform.hosts["notifications"]
-        async with host.uow.read() as tx:
-            row = await tx.session.get(NotificationRow, uuid.UUID(notification["id"]))
-            assert row is not None
-            assert row.last_error and "Connect" in row.last_error
+        store = platform.hosts["notifications"].runtime.store
+        stored = await store.get(uuid.UUID(notification["id"]))
+        assert stored is not None
+        assert stored.last_error and "Connect" in stored.last_error
 
 
 def test_money_uses_the_currency_minor_unit() -> None:
@@ -264,3 +267,56 @@ async def test_standalone_settings_default_to_a_maildir(tmp_path: Path) -> None:
         rt = platform.hosts["notifications"].runtime
         assert type(rt.email).__name__ == "MaildirEmailChannel"
         assert type(rt.sms).__name__ == "LogFileSmsChannel"
+
+
+async def test_the_store_is_the_one_the_settings_name(
+    platform: Platform, notification_store: str
+) -> None:
+    store = platform.hosts["notifications"].runtime.store
+    expected = {"sql": SqlNotificationStore, "dynamodb": DynamoNotificationStore}
+    assert type(store) is expected[notification_store]
+
+
+async def test_readiness_covers_the_store(
+    client: httpx.AsyncClient, platform: Platform, notification_store: str
+) -> None:
+    assert (await client.get("/readyz")).status_code == 200
+    store = platform.hosts["notifications"].runtime.store
+    if isinstance(store, DynamoNotificationStore):
+        await store.client.delete_table(TableName=store.table)
+        body = assert_problem(await client.get("/readyz"), 503)
+        assert "ResourceNotFoundException" in body["checks"]["notifications"]
+
+
+async def test_replicas_handling_one_event_at_once_queue_its_messages_once(
+    settings: Settings, notification_store: str
+) -> None:
+    # Two replicas of the service on the same database and store, as `--replicas
+    # notifications=2` runs them; the bus may hand both the same event (a redelivery
+    # racing the first delivery).
+    options = fast_service_settings()
+    options["notifications"] = NotificationsSettings(sender_enabled=False)
+    replicas = [
+        create_platform(settings, services=["notifications"], service_settings=options)
+        for _ in range(2)
+    ]
+    user = UserRegistered(
+        user_id=uuid.uuid4(),
+        username="rita",
+        email="rita@example.com",
+        phone="+15557654321",
+        role="customer",
+    )
+    async with replicas[0].running(), replicas[1].running():
+        hosts = [replica.hosts["notifications"] for replica in replicas]
+        consumers = [c for host in hosts if (c := host.consumer) is not None]
+        assert len(consumers) == 2
+        await consumers[0].handle(Event.of(user))
+        confirmed = order_event(str(user.user_id), OrderConfirmed)
+        for _ in range(3):
+            await asyncio.gather(*(c.handle(confirmed) for c in consumers for _ in range(2)))
+        store = hosts[0].runtime.store
+        total, found = await store.find(user_id=user.user_id, channel=None, offset=0, limit=10)
+    mine = sorted((n.template, n.channel) for n in found if n.event_id == confirmed.id)
+    assert mine == [("order_confirmed", "email"), ("order_confirmed", "sms")]
+    assert total == 3  # and the welcome email

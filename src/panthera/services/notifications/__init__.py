@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from panthera.kernel.service import ServiceHost, ServiceSpec
+from panthera.kernel.startup import wait_until_available
 from panthera.services.notifications.api import router
 from panthera.services.notifications.channels import (
     EmailChannel,
@@ -18,6 +19,8 @@ from panthera.services.notifications.channels import (
     SmsChannel,
     SmtpEmailChannel,
 )
+from panthera.services.notifications.dynamodb import DynamoNotificationStore
+from panthera.services.notifications.dynamodb_table import create_table, dynamodb_client
 from panthera.services.notifications.handlers import HANDLERS
 from panthera.services.notifications.models import inbox
 from panthera.services.notifications.rendering import Renderer
@@ -25,6 +28,36 @@ from panthera.services.notifications.repository import NotificationsTx, SqlNotif
 from panthera.services.notifications.sender import run_sender
 from panthera.services.notifications.service import NotificationsRuntime
 from panthera.services.notifications.settings import NotificationsSettings
+from panthera.services.notifications.store import NotificationStore
+
+
+async def open_store(
+    host: ServiceHost[NotificationsRuntime], settings: NotificationsSettings, stack: AsyncExitStack
+) -> NotificationStore:
+    """The store the settings choose; a DynamoDB client lives as long as `stack`."""
+    if settings.store == "sql":
+        return SqlNotificationStore(host.uow)
+    client = await stack.enter_async_context(dynamodb_client(settings))
+    store = DynamoNotificationStore(client, settings.dynamodb_table)
+
+    async def table_ready() -> None:
+        if settings.dynamodb_create_table:
+            await create_table(client, store.table)
+        try:
+            await store.ping()
+        except client.exceptions.ResourceNotFoundException as exc:
+            raise LookupError(
+                f"DynamoDB table {store.table} does not exist: create it with `panthera "
+                "notifications create-table`, or set PANTHERA_NOTIFICATIONS__DYNAMODB_CREATE_TABLE"
+                "=true"
+            ) from exc
+
+    # As for the database: a missing table or an unreachable DynamoDB is waited for, said
+    # in the log, and then stops the start (not the first send).
+    await wait_until_available(
+        "dynamodb", table_ready, service="notifications", within=host.settings.startup_wait_seconds
+    )
+    return store
 
 
 @asynccontextmanager
@@ -48,24 +81,31 @@ async def runtime(host: ServiceHost[NotificationsRuntime]) -> AsyncIterator[Noti
         if settings.sms_provider_url
         else LogFileSmsChannel(platform.data_dir / "sms.log")
     )
-    rt = NotificationsRuntime(
-        uow=host.uow,
-        settings=settings,
-        store=SqlNotificationStore(host.uow),
-        renderer=Renderer(),
-        email=email,
-        sms=sms,
-    )
-    sender = None
-    if settings.sender_enabled:
-        sender = asyncio.create_task(run_sender(rt=rt), name="notification-sender")
-    try:
-        yield rt
-    finally:
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+    async with AsyncExitStack() as stack:
+        rt = NotificationsRuntime(
+            uow=host.uow,
+            settings=settings,
+            store=await open_store(host, settings, stack),
+            renderer=Renderer(),
+            email=email,
+            sms=sms,
+        )
+        sender = None
+        if settings.sender_enabled:
+            sender = asyncio.create_task(run_sender(rt=rt), name="notification-sender")
+        try:
+            yield rt
+        finally:
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+
+
+async def readiness(rt: NotificationsRuntime) -> None:
+    """The store, when it lives outside the service's database (DynamoDB)."""
+    if isinstance(rt.store, DynamoNotificationStore):
+        await rt.store.ping()
 
 
 spec: ServiceSpec[NotificationsRuntime] = ServiceSpec(
@@ -80,5 +120,6 @@ spec: ServiceSpec[NotificationsRuntime] = ServiceSpec(
     transaction=NotificationsTx,
     handlers=HANDLERS,
     inbox=inbox,
+    readiness=readiness,
     tags=({"name": "Notifications", "description": "Messages sent to users"},),
 )

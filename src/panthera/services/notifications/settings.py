@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -35,6 +37,28 @@ class NotificationsSettings(ServiceSettings):
     )
     batch_size: int = Field(default=20, ge=1, le=500)
     poll_seconds: float = Field(default=1.0, gt=0)
+
+    store: Literal["sql", "dynamodb"] = Field(
+        default="sql",
+        description="Where notifications live: the service's SQL database, or a DynamoDB "
+        "table (docs/notifications.md); recipients and the inbox stay in SQL either way.",
+    )
+    dynamodb_table: str = Field(
+        default="panthera-notifications", min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$"
+    )
+    dynamodb_endpoint_url: str | None = Field(
+        default=None,
+        description="A DynamoDB that is not AWS's (DynamoDB Local); unset for AWS, where the "
+        "standard AWS variables (credentials, AWS_ENDPOINT_URL_DYNAMODB) apply.",
+    )
+    dynamodb_region: str | None = Field(
+        default=None, description="Unset: the standard AWS configuration (AWS_REGION, ...)."
+    )
+    dynamodb_create_table: bool = Field(
+        default=False,
+        description="Create the table (and its indexes) at start when it is missing, as "
+        "`panthera notifications create-table` does.",
+    )
 
     def retry_delay(self, attempts: int) -> float:
         """Exponential backoff after the `attempts`-th failure."""

@@ -84,7 +84,9 @@ class ProductImage(Base):
     width: Mapped[int] = mapped_column(sa.Integer())
     height: Mapped[int] = mapped_column(sa.Integer())
     size_bytes: Mapped[int] = mapped_column(sa.Integer())
-    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON(), nullable=True)
+    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        sa.JSON(none_as_null=True), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 

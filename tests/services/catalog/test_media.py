@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,11 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield endpoint
 
 
+BUCKET = "panthera-media"
+"""One bucket for the module (SeaweedFS gives each bucket volumes of its own); every
+test has a prefix of its own in it."""
+
+
 @pytest.fixture(params=["directory", pytest.param("s3", marks=pytest.mark.integration)])
 async def media_settings(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -69,15 +75,15 @@ async def media_settings(
     endpoint: str = request.getfixturevalue("s3_endpoint")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "panthera-test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "panthera-test-secret")
-    bucket = f"media-{uuid.uuid4().hex[:8]}"
-
     async with get_session().create_client(
         "s3", endpoint_url=endpoint, region_name="us-east-1"
     ) as s3:
-        await s3.create_bucket(Bucket=bucket)
+        with suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+            await s3.create_bucket(Bucket=BUCKET)
     return CatalogSettings(
         media_store="s3",
-        media_s3_bucket=bucket,
+        media_s3_bucket=BUCKET,
+        media_s3_prefix=f"test-{uuid.uuid4().hex[:8]}",
         media_s3_endpoint_url=endpoint,
         media_s3_region="us-east-1",
     )

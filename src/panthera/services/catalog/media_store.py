@@ -174,6 +174,7 @@ def create_media_store(settings: Settings, catalog: CatalogSettings) -> MediaSto
             )
         objects = S3ObjectStore(
             catalog.media_s3_bucket,
+            prefix=catalog.media_s3_prefix,
             endpoint_url=catalog.media_s3_endpoint_url,
             region=catalog.media_s3_region,
         )

@@ -37,6 +37,9 @@ class CatalogSettings(ServiceSettings):
         default=None, description="The directory store's folder; default `<data dir>/media`."
     )
     media_s3_bucket: str | None = Field(default=None, description="The S3 store's bucket.")
+    media_s3_prefix: str = Field(
+        default="", max_length=200, description="Keys start with it: a bucket shared with others."
+    )
     media_s3_endpoint_url: str | None = Field(
         default=None, description="An S3-compatible store's endpoint; unset for AWS."
     )

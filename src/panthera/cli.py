@@ -210,7 +210,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     data_dir: DataDir = None,
 ) -> None:
-    """Run one service, the gateway (Envoy) or the web, alone in this process (distributed)."""
+    """Run one service, the gateway (Envoy), the media worker or the web alone in this
+    process (distributed)."""
 
     from panthera.app import create_service_app
 
@@ -224,6 +225,10 @@ def serve(
             from panthera.web import create_web_app
 
             _site, app = create_web_app(settings)
+        elif service == "media-worker":
+            from panthera.app import create_media_worker_app
+
+            _host, app = create_media_worker_app(settings)
         else:
             _host, app = create_service_app(service, settings)
     except ValueError as exc:

@@ -67,20 +67,29 @@ def draw(number: int) -> bytes:
 async def store_pictures(*, rt: CatalogRuntime) -> list[DemoPicture]:
     """Draw the demo pictures and store them with their sizes (skipping stored ones)."""
     stored = []
+    sizes, originals = [], []
     for number in range(PICTURES):
         data = await asyncio.to_thread(draw, number)
         digest = hashlib.sha256(data).hexdigest()
         derived = await asyncio.to_thread(imaging.derive, data, "jpg")
         key = images.original_key(digest, "jpg")
         if not await rt.media.exists(key):
-            await rt.media.put(key, data, content_type="image/jpeg")
-            for size in derived:
-                await rt.media.put(
+            originals.append((key, data))
+            sizes += [
+                rt.media.put(
                     images.variant_key(digest, size.size, size.extension),
                     size.data,
                     content_type=size.content_type,
                 )
+                for size in derived
+            ]
         stored.append(DemoPicture(digest, SIDE, SIDE, len(data), images.variant_records(derived)))
+    # At once, each waiting for its own disk flush; the originals last, since a stored
+    # original is what says that a picture is complete.
+    await asyncio.gather(*sizes)
+    await asyncio.gather(
+        *(rt.media.put(key, data, content_type="image/jpeg") for key, data in originals)
+    )
     return stored
 
 

@@ -66,11 +66,28 @@ BUCKET = "panthera-media"
 test has a prefix of its own in it."""
 
 
-@pytest.fixture(params=["directory", pytest.param("s3", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        "sqlite-directory",
+        pytest.param("postgresql-directory", marks=pytest.mark.integration),
+        # The store does not depend on the database: S3 is tested on one of them.
+        pytest.param("sqlite-s3", marks=pytest.mark.integration),
+    ]
+)
+def setup(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_backend(setup: str) -> str:
+    return setup.split("-")[0]
+
+
+@pytest.fixture
 async def media_settings(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    setup: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> CatalogSettings:
-    if request.param == "directory":
+    if setup.endswith("directory"):
         return CatalogSettings()
     endpoint: str = request.getfixturevalue("s3_endpoint")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "panthera-test")

@@ -16,6 +16,9 @@ output "kubernetes_overlay_env" {
     CATALOG_ROLE_ARN=${aws_iam_role.catalog.arn}
     NOTIFICATIONS_ROLE_ARN=${aws_iam_role.notifications.arn}
     DATABASE_MASTER_SECRET_ARN=${aws_db_instance.main.master_user_secret[0].secret_arn}
+    MEDIA_BUCKET=${aws_s3_bucket.main.bucket}
+    MEDIA_REGION=${var.region}
+    MEDIA_BASE_URL=https://${aws_cloudfront_distribution.media.domain_name}/media
   EOT
 }
 

@@ -30,6 +30,7 @@ from panthera.kernel.settings import Settings
 from panthera.ops import events
 from panthera.ops.locations import Location, open_backup, open_location, read_manifest
 from panthera.ops.manifest import MANIFEST, DamagedBackup, Manifest, StoreEntry, verify
+from panthera.ops.media_backup import MediaObjects
 from panthera.ops.stores import (
     BackupError,
     PgTools,
@@ -116,9 +117,8 @@ def stores_of(deployment: Deployment) -> list[StoreBackup]:
 
     Stores to come join here: the DynamoDB notification store (when the
     notifications service is configured for it) as a `StoreBackup` that scans
-    its table to JSON lines and writes them back in batches; the product media
-    as one that copies the objects of the media bucket (or directory) through
-    `panthera.kernel.objectstore`.
+    its table to JSON lines and writes them back in batches. The product media
+    are `MediaObjects` (panthera.ops.media_backup).
     """
     stores = [s.store for s in deployment.services]
     found: list[StoreBackup] = []
@@ -136,6 +136,8 @@ def stores_of(deployment: Deployment) -> list[StoreBackup]:
             postgres.name = "postgresql/" + "+".join(s.service for s in group)
         found.append(postgres)
     found.append(SigningKey(deployment.settings.signing_key_path))
+    if any(service.name == "catalog" for service in deployment.services):
+        found.append(MediaObjects.of(deployment.settings))  # after the databases' snapshot
     return found
 
 
@@ -214,6 +216,8 @@ async def restore(deployment: Deployment, *, ref: str, force: bool, say: Say) ->
             say(f"checking {manifest.id} ({manifest.size} bytes, {len(manifest.files())} files)")
             verify(manifest, root)
             stores = stores_of(deployment)
+            # A backup from before product media has none to restore.
+            stores = [s for s in stores if s.name in manifest.stores or s.name != "media"]
             _check_compatible(deployment, manifest, stores)
             conflicts = [
                 line

@@ -79,7 +79,10 @@ class S3ObjectStore:
     async def _s3(self) -> S3Client:
         """One client (and its connection pool) for the store's life; `close` ends it."""
         if self._client is None:
-            config = AioConfig(retries={"max_attempts": 5, "mode": "standard"})
+            # SigV4 everywhere, presigned URLs included (botocore would presign with SigV2).
+            config = AioConfig(
+                retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"
+            )
             client: S3Client = await self._stack.enter_async_context(
                 get_session().create_client(
                     "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config

@@ -360,3 +360,45 @@ def test_the_upload_route_declares_its_body_limit_and_admin_policy(tmp_path: Pat
     served = table.match("GET", "/media/ab/abcd/original.jpg")
     assert served is not None and served.owner == "catalog"
     assert served.rule.policy == "anonymous" and served.rule.cache_control == IMMUTABLE
+
+
+@pytest.mark.integration
+async def test_s3_urls_are_public_or_presigned_and_a_cdn_base_url_wins(
+    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from panthera.services.catalog.images import MediaUrls
+    from panthera.services.catalog.media_store import create_media_store
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "panthera-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "panthera-test-secret")
+    async with get_session().create_client(
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1"
+    ) as s3:
+        with suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+            await s3.create_bucket(Bucket=BUCKET)
+    common = {
+        "media_store": "s3",
+        "media_s3_bucket": BUCKET,
+        "media_s3_prefix": f"urls-{uuid.uuid4().hex[:8]}",
+        "media_s3_endpoint_url": s3_endpoint,
+        "media_s3_region": "us-east-1",
+    }
+    platform = Settings(data_dir=tmp_path)
+    key = "ab/" + "ab" * 32 + "/original.jpg"
+    presigned = CatalogSettings(**common, media_s3_presign_seconds=600)
+    store = create_media_store(platform, presigned)
+    try:
+        await store.put(key, picture(), content_type="image/jpeg")
+        url = await MediaUrls(store, presigned)(key)
+        assert "X-Amz-Signature=" in url and "X-Amz-Expires=600" in url
+        async with httpx.AsyncClient() as outside:
+            fetched = await outside.get(url)
+        assert fetched.status_code == 200
+        assert fetched.headers["cache-control"] == IMMUTABLE
+        plain = CatalogSettings(**common)
+        public = await MediaUrls(create_media_store(platform, plain), plain)(key)
+        assert public == f"{s3_endpoint}/{BUCKET}/{common['media_s3_prefix']}/{key}"
+        cdn = CatalogSettings(**common, media_public_base_url="https://cdn.example.com/media/")
+        assert await MediaUrls(store, cdn)(key) == f"https://cdn.example.com/media/{key}"
+    finally:
+        await store.close()

@@ -376,16 +376,16 @@ async def test_s3_urls_are_public_or_presigned_and_a_cdn_base_url_wins(
     ) as s3:
         with suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
             await s3.create_bucket(Bucket=BUCKET)
-    common = {
-        "media_store": "s3",
-        "media_s3_bucket": BUCKET,
-        "media_s3_prefix": f"urls-{uuid.uuid4().hex[:8]}",
-        "media_s3_endpoint_url": s3_endpoint,
-        "media_s3_region": "us-east-1",
-    }
+    plain = CatalogSettings(
+        media_store="s3",
+        media_s3_bucket=BUCKET,
+        media_s3_prefix=f"urls-{uuid.uuid4().hex[:8]}",
+        media_s3_endpoint_url=s3_endpoint,
+        media_s3_region="us-east-1",
+    )
     platform = Settings(data_dir=tmp_path)
     key = "ab/" + "ab" * 32 + "/original.jpg"
-    presigned = CatalogSettings(**common, media_s3_presign_seconds=600)
+    presigned = plain.model_copy(update={"media_s3_presign_seconds": 600})
     store = create_media_store(platform, presigned)
     try:
         await store.put(key, picture(), content_type="image/jpeg")
@@ -395,10 +395,9 @@ async def test_s3_urls_are_public_or_presigned_and_a_cdn_base_url_wins(
             fetched = await outside.get(url)
         assert fetched.status_code == 200
         assert fetched.headers["cache-control"] == IMMUTABLE
-        plain = CatalogSettings(**common)
         public = await MediaUrls(create_media_store(platform, plain), plain)(key)
-        assert public == f"{s3_endpoint}/{BUCKET}/{common['media_s3_prefix']}/{key}"
-        cdn = CatalogSettings(**common, media_public_base_url="https://cdn.example.com/media/")
+        assert public == f"{s3_endpoint}/{BUCKET}/{plain.media_s3_prefix}/{key}"
+        cdn = plain.model_copy(update={"media_public_base_url": "https://cdn.example.com/media/"})
         assert await MediaUrls(store, cdn)(key) == f"https://cdn.example.com/media/{key}"
     finally:
         await store.close()

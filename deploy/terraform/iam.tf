@@ -1,5 +1,5 @@
 # IAM roles for service accounts (IRSA), each the least a process needs:
-#   catalog        -> media/ in the bucket (product images, variants)
+#   catalog        -> media/ in the bucket (product images, variants); the media worker too
 #   notifications  -> the notifications table
 #   backup         -> backups/ in the bucket (the backup CronJob, when it lands)
 #   ebs-csi        -> EBS volumes (NATS JetStream's storage)
@@ -10,10 +10,13 @@ locals {
 
 data "aws_iam_policy_document" "irsa_trust" {
   for_each = {
-    catalog       = "system:serviceaccount:${var.kubernetes_namespace}:catalog"
-    notifications = "system:serviceaccount:${var.kubernetes_namespace}:notifications"
-    backup        = "system:serviceaccount:${var.kubernetes_namespace}:backup"
-    ebs_csi       = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+    catalog = [
+      "system:serviceaccount:${var.kubernetes_namespace}:catalog",
+      "system:serviceaccount:${var.kubernetes_namespace}:media-worker",
+    ]
+    notifications = ["system:serviceaccount:${var.kubernetes_namespace}:notifications"]
+    backup        = ["system:serviceaccount:${var.kubernetes_namespace}:backup"]
+    ebs_csi       = ["system:serviceaccount:kube-system:ebs-csi-controller-sa"]
   }
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
@@ -24,7 +27,7 @@ data "aws_iam_policy_document" "irsa_trust" {
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_issuer}:sub"
-      values   = [each.value]
+      values   = each.value
     }
     condition {
       test     = "StringEquals"

@@ -18,6 +18,8 @@ output "kubernetes_overlay_env" {
     DATABASE_MASTER_SECRET_ARN=${aws_db_instance.main.master_user_secret[0].secret_arn}
     AWS_REGION=${var.region}
     NOTIFICATIONS_TABLE=${aws_dynamodb_table.notifications.name}
+    MEDIA_BUCKET=${aws_s3_bucket.main.bucket}
+    MEDIA_BASE_URL=https://${aws_cloudfront_distribution.media.domain_name}/media
   EOT
 }
 

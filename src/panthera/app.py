@@ -6,11 +6,12 @@ built at import time, so tests and processes each get their own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from panthera.gateway import envoy
@@ -26,11 +27,13 @@ from panthera.kernel.body_limit import BodyLimit
 from panthera.kernel.bus import create_bus
 from panthera.kernel.http_cache import PublicReads
 from panthera.kernel.http_client import Peers
+from panthera.kernel.ops import ops_router
 from panthera.kernel.ratelimit import RateLimiter
 from panthera.kernel.routes import RouteRules
 from panthera.kernel.service import ServiceHost, ServiceSettings, ServiceSpec
 from panthera.kernel.settings import Settings
 from panthera.services import catalog, notifications, orders, users
+from panthera.services.catalog.media_worker import MediaWorker, consuming
 from panthera.web import Site, create_site
 
 SERVICES: dict[str, ServiceSpec[Any]] = {
@@ -210,6 +213,51 @@ def create_service_app(
     watch_dependencies([host], settings)
     app = guarded(host, gateway_settings or GatewaySettings())
     return host, observability.ObservabilityMiddleware(app, service=name)
+
+
+MEDIA_WORKER = "media-worker"
+
+
+def create_media_worker_app(
+    settings: Settings | None = None,
+) -> tuple[ServiceHost[Any], ASGIApp]:
+    """The media worker alone in its process (`panthera serve media-worker`): the catalog's
+    database and media store, jobs from the queue, and only the operational routes.
+
+    Embedded, the catalog runs the same worker in the background instead; a process of
+    its own needs the queue (JetStream) to share the jobs with its replicas.
+    """
+    settings = settings or Settings()
+    if not settings.nats_url:
+        raise ValueError(
+            "the media worker process takes its jobs from NATS JetStream: set "
+            "PANTHERA_NATS_URL (the embedded platform runs the worker itself)"
+        )
+    observability.configure(
+        service=MEDIA_WORKER,
+        level=settings.log_level,
+        json_logs=settings.log_json,
+        otlp_endpoint=settings.otlp_endpoint,
+    )
+    host: ServiceHost[Any] = ServiceHost(
+        catalog.spec, settings, verifier_for(settings, catalog.spec.name), standalone=True
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # No relay and no catalog consumers: the catalog's own processes do those.
+        async with host.running(consume=False), consuming(MediaWorker(host.runtime), host.bus):
+            yield
+
+    async def media_reachable() -> None:
+        await host.runtime.media.ping()
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(
+        ops_router(lambda: [(MEDIA_WORKER, host.ready), ("media store", media_reachable)])
+    )
+    watch_dependencies([host], settings)
+    return host, observability.ObservabilityMiddleware(app, service=MEDIA_WORKER)
 
 
 def gateway_config(

@@ -24,6 +24,8 @@ cli.add_typer(events_cli, name="events")
 gateway_cli = typer.Typer(help="The distributed edge (Envoy).", no_args_is_help=True)
 cli.add_typer(gateway_cli, name="gateway")
 cli.add_typer(backup_cli, name="backup")
+media_cli = typer.Typer(help="Product media (images) in their store.", no_args_is_help=True)
+cli.add_typer(media_cli, name="media")
 
 DataDir = Annotated[
     Path | None,
@@ -210,7 +212,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     data_dir: DataDir = None,
 ) -> None:
-    """Run one service, the gateway (Envoy) or the web, alone in this process (distributed)."""
+    """Run one service, the gateway (Envoy), the media worker or the web alone in this
+    process (distributed)."""
 
     from panthera.app import create_service_app
 
@@ -224,6 +227,10 @@ def serve(
             from panthera.web import create_web_app
 
             _site, app = create_web_app(settings)
+        elif service == "media-worker":
+            from panthera.app import create_media_worker_app
+
+            _host, app = create_media_worker_app(settings)
         else:
             _host, app = create_service_app(service, settings)
     except ValueError as exc:
@@ -428,6 +435,50 @@ def notifications_create_table(
         typer.echo(f"error: table {name}: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"table {name} {'created' if created else 'already exists'}; active")
+
+
+@media_cli.command("gc")
+def media_gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the orphaned objects, remove nothing.")
+    ] = False,
+    min_age: Annotated[
+        int | None,
+        typer.Option(
+            "--min-age",
+            min=0,
+            help="Seconds an orphan must have existed (default "
+            "PANTHERA_CATALOG__MEDIA_GC_MIN_AGE_SECONDS, 3600).",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Remove stored media objects that no product image names (left by crashes)."""
+    from datetime import timedelta
+
+    from panthera.app import local_verifier
+    from panthera.kernel.service import ServiceHost
+    from panthera.services import catalog
+    from panthera.services.catalog.media import Sweep, collect_garbage
+
+    settings = _settings(data_dir)
+    host = ServiceHost(catalog.spec, settings, local_verifier(settings))
+
+    async def run() -> Sweep:
+        async with host.running(consume=False):
+            return await collect_garbage(
+                rt=host.runtime,
+                dry_run=dry_run,
+                min_age=None if min_age is None else timedelta(seconds=min_age),
+                say=typer.echo,
+            )
+
+    sweep = asyncio.run(run())
+    verb = "would remove" if dry_run else "removed"
+    count = len(sweep.orphans) if dry_run else sweep.removed
+    typer.echo(
+        f"{verb} {count} orphaned objects; kept {sweep.kept_young} too young to judge", err=True
+    )
 
 
 def main() -> None:

@@ -27,7 +27,9 @@ from panthera.kernel.settings import Settings
 
 log = structlog.get_logger("panthera.supervisor")
 
-SERVICE_ORDER = ("users", "catalog", "orders", "notifications", "web")
+SERVICE_ORDER = ("users", "catalog", "orders", "notifications", "web", "media-worker")
+WORKERS = frozenset({"media-worker"})
+"""Processes that take their work from the queue: no upstream of the edge."""
 DEFAULTS = {
     "PANTHERA_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/panthera",
     "PANTHERA_NATS_URL": "nats://127.0.0.1:4222",
@@ -76,7 +78,8 @@ def plan(
             children.append(Child(f"{service}-{replica}", service, port, {}))
     urls: dict[str, list[str]] = {}
     for child in children:
-        urls.setdefault(child.service, []).append(child.url)
+        if child.service not in WORKERS:
+            urls.setdefault(child.service, []).append(child.url)
     env["PANTHERA_USERS_URL"] = urls["users"][0]
     env["PANTHERA_ORDERS__CATALOG_URL"] = urls["catalog"][0]
     # The web calls the API through the edge, as any client does.

@@ -33,10 +33,15 @@ def of_kind(objects: list[Object], kind: str) -> dict[str, Object]:
 
 
 def matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """A label selector (matchLabels only: the manifests use nothing else) against labels."""
-    assert set(selector) <= {"matchLabels"}, f"unsupported selector {selector}"
+    """A label selector (matchLabels, and matchExpressions with `In`: all the manifests use)
+    against labels."""
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, f"unsupported {selector}"
     wanted: Mapping[str, str] = selector.get("matchLabels", {})
-    return all(labels.get(key) == value for key, value in wanted.items())
+    expressions: list[dict[str, Any]] = selector.get("matchExpressions", [])
+    assert all(e["operator"] == "In" for e in expressions), f"unsupported {selector}"
+    return all(labels.get(key) == value for key, value in wanted.items()) and all(
+        labels.get(e["key"]) in e["values"] for e in expressions
+    )
 
 
 @dataclass(frozen=True)

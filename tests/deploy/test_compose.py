@@ -16,8 +16,10 @@ from tests.deploy.tools import COMPOSE_SCHEMA, ROOT, schema_errors
 
 pytestmark = pytest.mark.deploy
 
-PLATFORM = {"users", "catalog", "orders", "notifications", "web", "gateway"}
-SERVICES = PLATFORM - {"web", "gateway"}
+PLATFORM = {"users", "catalog", "orders", "notifications", "web", "gateway", "media-worker"}
+SERVICES = {"users", "catalog", "orders", "notifications"}
+WORKERS = {"media-worker"}
+"""Processes fed by the queue: no upstream of the edge, nothing the edge waits for."""
 STORES = {"postgres", "nats", "redis", "objectstore"}
 
 
@@ -57,7 +59,11 @@ def test_every_process_waits_for_what_it_needs_to_be_healthy(compose: dict[str, 
     # The web needs its sessions only; the edge's readiness waits for the web, not the reverse.
     assert set(services["web"]["depends_on"]) == {"redis"}
     assert services["web"]["environment"]["PANTHERA_WEB__API_URL"] == "http://gateway:8000"
-    assert set(services["gateway"]["depends_on"]) == (PLATFORM - {"gateway"}) | {"redis"}
+    behind_the_edge = PLATFORM - {"gateway"} - WORKERS
+    assert set(services["gateway"]["depends_on"]) == behind_the_edge | {"redis"}
     upstreams = json.loads(services["gateway"]["environment"]["PANTHERA_GATEWAY__UPSTREAMS"])
-    assert upstreams == {s: [f"http://{s}:8000"] for s in PLATFORM - {"gateway"}}
+    assert upstreams == {s: [f"http://{s}:8000"] for s in behind_the_edge}
+    # The catalog and its media worker share the product images (the directory store).
+    media = {v for v in services["catalog"]["volumes"] if v.endswith("/media")}
+    assert media and media <= set(services["media-worker"]["volumes"])
     assert services["gateway"]["ports"] == ["8080:8000"]

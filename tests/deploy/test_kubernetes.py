@@ -28,7 +28,10 @@ pytestmark = pytest.mark.deploy
 
 PROCESSES = {"users": "users", "catalog": "catalog", "orders": "orders"}
 PROCESSES |= {"notifications": "notifications", "edge": "gateway", "web": "web"}
+PROCESSES |= {"media-worker": "media-worker"}
 SERVICES = {"users", "catalog", "orders", "notifications"}
+WORKERS = {"media-worker"}
+"""Fed by the queue: reached by nobody but Prometheus."""
 HTTP = 8000
 
 
@@ -182,9 +185,10 @@ def test_network_policies_allow_only_the_architectures_edges(
         }
         ports = {g.port for g in outbound} - {53}
         wide_open = {g.port for g in outbound if g.peer == ANYWHERE}
-        stores = {5432, 4222, 6379} if process in SERVICES else set()
+        stores = {5432, 4222, 6379} if process in SERVICES | WORKERS else set()
         stores |= {6379} if process == "web" else set()  # sessions
-        storage = {8333 if name == "dev" else 443} if process == "catalog" else set()
+        media = {"catalog", "media-worker"}
+        storage = {8333 if name == "dev" else 443} if process in media else set()
         providers = {587, 465, 443} if process == "notifications" else set()
         assert ports == stores | storage | providers, process
         # Data stores are reached at their own addresses only; the Internet only for S3 and

@@ -8,12 +8,14 @@ NATS JetStream, Redis).
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from aiobotocore.session import get_session
+from PIL import Image
 
 from tests.e2e.shop import Platform, Shopper, platform, wait_for
 from tests.services.notifications.dynamodb_local import dynamodb_environment
@@ -82,3 +84,25 @@ def test_sign_up_browse_search_order_ship_and_be_told(running_platform: Platform
         return {"welcome", "order_confirmed", "order_shipped"} <= sent
 
     assert wait_for(told)
+
+    # Product media: the admin uploads a photo; a customer sees it and its thumbnail
+    # through the edge, cacheable forever (the worker: a task embedded, a process distributed).
+    photo = io.BytesIO()
+    Image.effect_noise((400, 300), 50).convert("RGB").save(photo, "JPEG")
+    uploaded = shop.http.post(
+        f"/v1/products/{product}/images",
+        headers=admin,
+        files={"file": ("photo.jpg", photo.getvalue(), "image/jpeg")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+
+    def thumbnail() -> str | None:
+        # Anonymous reads may be a few seconds stale (the edge caches them): poll.
+        media = shop.http.get(f"/v1/products/{product}").json()["media"]
+        return media[0]["thumbnailUrl"] if media and media[0]["variants"] else None
+
+    seen = shop.http.get(wait_for(thumbnail), headers=me)
+    assert seen.status_code == 200
+    assert seen.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert seen.headers["etag"] and seen.headers["content-type"] == "image/jpeg"
+    assert shop.http.get(uploaded.json()["url"]).status_code == 200

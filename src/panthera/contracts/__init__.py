@@ -22,6 +22,8 @@ ALL: tuple[type[EventContract], ...] = (
     catalog.StockRejected,
     catalog.StockReleased,
     catalog.StockCommitted,
+    catalog.ImageUploaded,
+    catalog.ImageDeleted,
     orders.OrderPlaced,
     orders.OrderConfirmed,
     orders.OrderRejected,

@@ -103,3 +103,34 @@ class StockCommitted(ReservationEvent):
     """The held units of the order are sold."""
 
     TYPE = "catalog.stock.committed"
+
+
+class ImageEvent(EventContract):
+    """One product image; its objects are named by `digest` (docs/media.md)."""
+
+    image_id: uuid.UUID
+    product_id: uuid.UUID
+    digest: str = Field(description="SHA-256 of the stored original, hex: its objects' name.")
+    extension: str = Field(description="`jpg`, `png`, `webp` or `gif`: the original's format.")
+
+    @property
+    def subject(self) -> str:
+        return str(self.image_id)
+
+
+class ImageUploaded(ImageEvent):
+    """A new original is stored; the media worker derives its sizes."""
+
+    TYPE = "catalog.image.uploaded"
+
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+
+
+class ImageDeleted(ImageEvent):
+    """The image (or its product) is gone; its objects go too unless another image
+    shows the same picture."""
+
+    TYPE = "catalog.image.deleted"

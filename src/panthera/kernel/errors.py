@@ -174,7 +174,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": HTTPStatus(status).phrase}
-    for status in (400, 401, 403, 404, 409, 412, 429, 503)
+    for status in (400, 401, 403, 404, 409, 412, 413, 429, 503)
 }
 
 

@@ -30,6 +30,7 @@ from panthera.kernel.settings import Settings
 from panthera.ops import events
 from panthera.ops.locations import Location, open_backup, open_location, read_manifest
 from panthera.ops.manifest import MANIFEST, DamagedBackup, Manifest, StoreEntry, verify
+from panthera.ops.media_backup import MediaObjects
 from panthera.ops.notification_table import NotificationTable
 from panthera.ops.stores import (
     BackupError,
@@ -117,9 +118,8 @@ def stores_of(deployment: Deployment) -> list[StoreBackup]:
     """Every store the deployment keeps, each once.
 
     The DynamoDB notification store joins when the notifications service is
-    configured for it (`notification_table.py`). Stores to come join here: the
-    product media as one that copies the objects of the media bucket (or
-    directory) through `panthera.kernel.objectstore`.
+    configured for it (`notification_table.py`); the product media are
+    `MediaObjects` (`media_backup.py`).
     """
     stores = [s.store for s in deployment.services]
     found: list[StoreBackup] = []
@@ -140,6 +140,8 @@ def stores_of(deployment: Deployment) -> list[StoreBackup]:
     if notifications.store == "dynamodb":  # after the SQL stores: see notification_table.py
         found.append(NotificationTable(notifications))
     found.append(SigningKey(deployment.settings.signing_key_path))
+    if any(service.name == "catalog" for service in deployment.services):
+        found.append(MediaObjects.of(deployment.settings))  # after the databases' snapshot
     return found
 
 
@@ -218,6 +220,8 @@ async def restore(deployment: Deployment, *, ref: str, force: bool, say: Say) ->
             say(f"checking {manifest.id} ({manifest.size} bytes, {len(manifest.files())} files)")
             verify(manifest, root)
             stores = stores_of(deployment)
+            # A backup from before product media has none to restore.
+            stores = [s for s in stores if s.name in manifest.stores or s.name != "media"]
             _check_compatible(deployment, manifest, stores)
             conflicts = [
                 line

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,14 @@ from panthera.kernel.cache import MemoryCache
 from panthera.kernel.fakes import FakeUnitOfWork
 from panthera.kernel.outbox import Outbox
 from panthera.kernel.uow import Transaction
-from panthera.services.catalog.models import Category, Product, ReservationStatus, Stock
+from panthera.services.catalog.media_store import DirectoryMediaStore
+from panthera.services.catalog.models import (
+    Category,
+    Product,
+    ProductImage,
+    ReservationStatus,
+    Stock,
+)
 from panthera.services.catalog.repository import (
     CatalogTx,
     Levels,
@@ -39,6 +47,7 @@ class Store:
     products: dict[uuid.UUID, Product] = field(default_factory=dict)
     levels: dict[uuid.UUID, Levels] = field(default_factory=dict)
     reservations: dict[str, ReservationState] = field(default_factory=dict)
+    images: dict[uuid.UUID, ProductImage] = field(default_factory=dict)
 
     def copy(self) -> Store:
         # Savepoints wrap stock moves and decisions: their values are immutable tuples
@@ -49,6 +58,7 @@ class Store:
             products=dict(self.products),
             levels=dict(self.levels),
             reservations=dict(self.reservations),
+            images=dict(self.images),
         )
 
 
@@ -220,6 +230,49 @@ class FakeReservations:
         return True
 
 
+class FakeProductImages:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def of(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[ProductImage]]:
+        found: dict[uuid.UUID, list[ProductImage]] = {pid: [] for pid in product_ids}
+        for image in sorted(self.store.images.values(), key=lambda i: i.position):
+            if image.product_id in found:
+                found[image.product_id].append(image)
+        return found
+
+    async def get(self, product_id: uuid.UUID, image_id: uuid.UUID) -> ProductImage | None:
+        image = self.store.images.get(image_id)
+        return image if image is not None and image.product_id == product_id else None
+
+    def add(self, image: ProductImage) -> None:
+        self.store.images[image.id] = image
+
+    async def add_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            self.add(ProductImage(**row))
+
+    async def delete(self, images: Sequence[ProductImage]) -> None:
+        for image in images:
+            self.store.images.pop(image.id, None)
+
+    async def in_use(self, digest: str) -> bool:
+        return any(i.digest == digest for i in self.store.images.values())
+
+    async def digests(self) -> set[str]:
+        return {i.digest for i in self.store.images.values()}
+
+    async def underived(self, limit: int) -> list[tuple[str, str]]:
+        waiting = {(i.digest, i.extension) for i in self.store.images.values() if not i.variants}
+        return sorted(waiting)[:limit]
+
+    async def mark_derived(self, digest: str, variants: list[dict[str, Any]]) -> int:
+        changed = [i for i in self.store.images.values() if i.digest == digest and not i.variants]
+        for image in changed:
+            image.variants = variants
+        return len(changed)
+
+
 class FakeCatalogTx(CatalogTx):
     def __init__(self, store: Store, outbox: Outbox | None, *, writable: bool) -> None:
         Transaction.__init__(
@@ -229,6 +282,7 @@ class FakeCatalogTx(CatalogTx):
         self.products = FakeProducts(store)
         self.stock = FakeStockLevels(store)
         self.reservations = FakeReservations(store)
+        self.images = FakeProductImages(store)
 
 
 @dataclass
@@ -240,7 +294,8 @@ class FakeCatalog:
     rt: CatalogRuntime
 
 
-def fake_catalog(store: Store | None = None) -> FakeCatalog:
+def fake_catalog(store: Store | None = None, *, media: Path | None = None) -> FakeCatalog:
+    """`media`: the folder of its media store (unit tests that touch no image give none)."""
     store = store or Store()
 
     def transaction(_session: object, outbox: Outbox | None, *, writable: bool) -> CatalogTx:
@@ -248,6 +303,10 @@ def fake_catalog(store: Store | None = None) -> FakeCatalog:
 
     uow = FakeUnitOfWork(transaction)
     rt = CatalogRuntime(
-        uow=uow, settings=CatalogSettings(), cache=MemoryCache(), search=SqliteSearch()
+        uow=uow,
+        settings=CatalogSettings(),
+        cache=MemoryCache(),
+        search=SqliteSearch(),
+        media=DirectoryMediaStore(media or Path("media")),
     )
     return FakeCatalog(store=store, uow=uow, rt=rt)

@@ -17,6 +17,7 @@ PRODUCT_FIELDS = {
     "description",
     "price",
     "currency",
+    "media",
     "categoryId",
     "attributes",
     "images",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import httpx
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from panthera.cli import _seed_catalog, cli
 from panthera.contracts.catalog import ProductCreated
 from panthera.kernel.settings import Settings
-from panthera.services.catalog import categories, demo, products
+from panthera.services.catalog import categories, demo, demo_media, products
 from panthera.services.catalog.repository import ProductQuery
 from panthera.services.catalog.runtime import CatalogRuntime
 
@@ -82,3 +83,25 @@ def test_the_seed_command_and_demo_start(tmp_path: Path) -> None:
     assert _seed_catalog(Settings(data_dir=tmp_path / "fresh"), 30, only_if_empty=True) == 30
     bad = CliRunner().invoke(cli, ["seed", "--products", "0"])
     assert bad.exit_code == 2
+
+
+async def test_demo_products_show_a_few_shared_pictures_with_their_sizes(
+    catalog: CatalogRuntime, client: httpx.AsyncClient
+) -> None:
+    await demo.seed(rt=catalog, products=40)
+    total, found = await products.get_products(rt=catalog, query=ProductQuery(limit=40))
+    assert total == 40
+    pictures = {product.media[0].url for product in found}
+    assert len(pictures) == demo_media.PICTURES  # shared: 40 products, 12 pictures
+    stored = [item.key async for item in catalog.media.listing("")]
+    assert len(stored) == demo_media.PICTURES * 5  # each original and its four sizes
+    first = found[0].media[0]
+    assert first.thumbnail_url != first.url and len(first.variants) == 4
+    assert found[0].images == [first.url]
+    thumbnail = await client.get(first.thumbnail_url)
+    assert thumbnail.status_code == 200
+    assert "immutable" in thumbnail.headers["cache-control"]
+    # The same pictures, byte for byte, on every run.
+    assert demo_media.draw(3) == demo_media.draw(3)
+    await demo.seed(rt=catalog, products=5)
+    assert len([item async for item in catalog.media.listing("")]) == len(stored)

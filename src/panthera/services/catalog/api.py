@@ -5,16 +5,26 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from fastapi import APIRouter, Depends, File, Header, Path, Query, Response, UploadFile, status
+from fastapi.responses import FileResponse
 
 from panthera.kernel.auth.dependencies import AdminPrincipal, OptionalPrincipal
-from panthera.kernel.errors import BadRequest, Forbidden, Unauthorized, responses
+from panthera.kernel.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    responses,
+)
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.routes import edge
 from panthera.kernel.service import runtime_of
 from panthera.services.catalog import categories as category_cases
-from panthera.services.catalog import inventory
+from panthera.services.catalog import images, imaging, inventory
+from panthera.services.catalog import media as media_cases
 from panthera.services.catalog import products as product_cases
+from panthera.services.catalog.media_store import IMMUTABLE, MEDIA_PATH, DirectoryMediaStore
 from panthera.services.catalog.repository import ProductQuery
 from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.schemas import (
@@ -24,6 +34,8 @@ from panthera.services.catalog.schemas import (
     CategoryList,
     CategoryUpdate,
     Currency,
+    Image,
+    ImageOrder,
     Product,
     ProductCreate,
     ProductList,
@@ -32,9 +44,11 @@ from panthera.services.catalog.schemas import (
     StockLevel,
     StockUpdate,
 )
+from panthera.services.catalog.settings import MEDIA_BODY_LIMIT
 
 Runtime = Annotated[CatalogRuntime, Depends(runtime_of)]
 ProductId = Annotated[uuid.UUID, Path(alias="productId", description="ID of the product")]
+ImageId = Annotated[uuid.UUID, Path(alias="imageId", description="ID of the image")]
 CategoryId = Annotated[uuid.UUID, Path(alias="categoryId", description="ID of the category")]
 PriceFilter = Annotated[int | None, Query(ge=0, le=MAX_PRICE, description="Minor units")]
 
@@ -42,7 +56,12 @@ PriceFilter = Annotated[int | None, Query(ge=0, le=MAX_PRICE, description="Minor
 # how stale a read can be after a change. Answers carry an ETag (If-None-Match: 304).
 PUBLIC_READ = edge(cache_control="public, max-age=5")
 
+MEDIA_ROUTE_LIMIT = MEDIA_BODY_LIMIT + 64 * 1024
+"""An upload's body: the largest file accepted plus its multipart envelope."""
+
 router = APIRouter()
+media_files = APIRouter(tags=["Media"])
+"""Served outside `/v1`, at `/media/...` (the spec's `root_router`)."""
 categories = APIRouter(prefix="/categories", tags=["Categories"])
 products = APIRouter(prefix="/products", tags=["Products"])
 
@@ -282,6 +301,98 @@ async def set_stock(
     """Set the units available for sale (admin); units reserved by orders are kept."""
     stock = await inventory.set_stock(rt=rt, product_id=product_id, available=body.available)
     return StockLevel.model_validate(stock)
+
+
+@products.post(
+    "/{productId}/images",
+    response_model=Image,
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload a product image",
+    max_body_size=MEDIA_ROUTE_LIMIT,
+    responses=responses(400, 401, 403, 404, 413),
+)
+async def upload_image(
+    rt: Runtime,
+    product_id: ProductId,
+    _admin: AdminPrincipal,
+    response: Response,
+    file: Annotated[
+        UploadFile, File(description="A JPEG, PNG, WebP or GIF image (judged by decoding it).")
+    ],
+) -> Image:
+    """Add an image to a product (admin). Its metadata (EXIF, GPS) is removed; the
+    thumbnail and medium sizes follow within seconds (`thumbnailUrl` is the original
+    until then)."""
+    limit = rt.settings.media_max_bytes
+    if file.size is not None and file.size > limit:
+        raise PayloadTooLarge(f"The image is over the limit of {limit} bytes")
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The image is over the limit of {limit} bytes")
+    image = await media_cases.upload_image(rt=rt, product_id=product_id, data=data)
+    response.headers["Location"] = image.url
+    return image
+
+
+@products.delete(
+    "/{productId}/images/{imageId}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a product image",
+    responses=responses(400, 401, 403, 404),
+)
+async def delete_image(
+    rt: Runtime, product_id: ProductId, image_id: ImageId, _admin: AdminPrincipal
+) -> Response:
+    """Remove an image from a product (admin); its files are removed after the commit."""
+    await media_cases.delete_image(rt=rt, product_id=product_id, image_id=image_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@products.put(
+    "/{productId}/images/order",
+    response_model=Product,
+    summary="Reorder a product's images",
+    responses=responses(400, 401, 403, 404),
+)
+async def reorder_images(
+    rt: Runtime, product_id: ProductId, body: ImageOrder, _admin: AdminPrincipal, response: Response
+) -> Product:
+    """Put the product's images in the order of `imageIds`, which names each once (admin)."""
+    product = await media_cases.reorder_images(
+        rt=rt, product_id=product_id, image_ids=body.image_ids
+    )
+    response.headers["ETag"] = product_cases.etag(product.version)
+    return product
+
+
+@media_files.get(
+    MEDIA_PATH + "/{key:path}",
+    summary="A product media file",
+    openapi_extra=edge(cache_control=IMMUTABLE),
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in imaging.CONTENT_TYPES.values()}}, **responses(404)},
+)
+async def media_file(rt: Runtime, key: str) -> Response:
+    """An image or one of its sizes. Names never change meaning: cache them forever."""
+    digest = images.digest_of(key)
+    name, _, extension = key.rpartition("/")[2].partition(".")
+    if (
+        digest is None
+        or name not in ("original", *imaging.SIZES)
+        or (extension not in imaging.CONTENT_TYPES)
+    ):
+        raise NotFound("No such media file")
+    headers = {"Cache-Control": IMMUTABLE, "ETag": f'"{digest}.{name}.{extension}"'}
+    content_type = imaging.CONTENT_TYPES[extension]
+    if isinstance(rt.media, DirectoryMediaStore):
+        path = rt.media.path_of(key)
+        if path.is_file():
+            return FileResponse(path, media_type=content_type, headers=headers)
+        raise NotFound("No such media file")
+    data = await rt.media.get(key)
+    if data is None:
+        raise NotFound("No such media file")
+    return Response(data, media_type=content_type, headers=headers)
 
 
 router.include_router(categories)

@@ -1,4 +1,5 @@
-"""A believable, deterministic demo catalog, loaded through the catalog's own use cases.
+"""A believable, deterministic demo catalog, loaded through the catalog's own use cases,
+with pictures from a small shared set (`demo_media`).
 
 The same seed and size always give the same categories and products, so
 demos, screenshots and benchmarks are repeatable.
@@ -11,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from panthera.services.catalog import categories
+from panthera.services.catalog import categories, demo_media
 from panthera.services.catalog.products import count_products, import_products
 from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.schemas import CategoryCreate, ProductCreate
@@ -270,7 +271,6 @@ def generate(
             attributes={"brand": brand, "material": material}
             | ({"colour": colour} if coloured else {})
             | ({"size": rng.choice(SIZES)} if department.name == "Clothing" else {}),
-            images=[f"https://images.example.com/products/{number:07d}.jpg"],
             stock=min(stock, 500),
         )
 
@@ -284,12 +284,15 @@ async def seed(
 ) -> int:
     """Add `products` demo products (after any already there); returns how many were added."""
     aisles = await ensure_categories(rt=rt)
+    pictures = await demo_media.store_pictures(rt=rt)
     start = await count_products(rt=rt)
     added = 0
     while added < products:
         size = min(batch_size, products - added)
         batch = list(generate(size, aisles, start=start + added))
-        await import_products(rt=rt, items=batch)
+        ids = await import_products(rt=rt, items=batch)
+        numbered = list(enumerate(ids, start=start + added))
+        await demo_media.attach(rt=rt, products=numbered, pictures=pictures)
         added += size
         if progress is not None:
             progress(size)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic.alias_generators import to_camel
 
 from panthera.contracts.catalog import (
+    ImageEvent,
     ProductCreated,
     ProductEvent,
     ProductUpdated,
@@ -21,11 +22,12 @@ from panthera.contracts.catalog import (
     StockRejected,
     StockRejectionReason,
 )
-from panthera.services.catalog.models import Product
+from panthera.services.catalog.models import Product, ProductImage
 from panthera.services.catalog.repository import Levels
 
 P = TypeVar("P", bound=ProductEvent)
 R = TypeVar("R", bound=ReservationEvent)
+I = TypeVar("I", bound=ImageEvent)  # noqa: E741 (a type variable, named like its siblings)
 
 
 def _product_fields(product: Product, available: int) -> dict[str, Any]:
@@ -95,3 +97,21 @@ def stock_rejected(
         product_ids=list(product_ids),
         detail=detail,
     )
+
+
+def image_event(kind: type[I], image: ProductImage) -> I:
+    """`ImageUploaded` or `ImageDeleted` of a stored image."""
+    fields: dict[str, Any] = {
+        "image_id": image.id,
+        "product_id": image.product_id,
+        "digest": image.digest,
+        "extension": image.extension,
+    }
+    if "content_type" in kind.model_fields:
+        fields.update(
+            content_type=image.content_type,
+            width=image.width,
+            height=image.height,
+            size_bytes=image.size_bytes,
+        )
+    return kind(**fields)

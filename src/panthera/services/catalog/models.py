@@ -66,6 +66,30 @@ class Product(Base):
     )
 
 
+class ProductImage(Base):
+    """An uploaded picture of a product. Its objects are named by `digest` (content
+    addressing): products showing the same picture share them. `variants` stays null
+    until the media worker has written the derived sizes."""
+
+    __tablename__ = "product_images"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid(), sa.ForeignKey("products.id", ondelete="RESTRICT"), index=True
+    )
+    position: Mapped[int] = mapped_column(sa.Integer())
+    digest: Mapped[str] = mapped_column(sa.String(64), index=True)
+    extension: Mapped[str] = mapped_column(sa.String(8))
+    content_type: Mapped[str] = mapped_column(sa.String(32))
+    width: Mapped[int] = mapped_column(sa.Integer())
+    height: Mapped[int] = mapped_column(sa.Integer())
+    size_bytes: Mapped[int] = mapped_column(sa.Integer())
+    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        sa.JSON(none_as_null=True), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
 class Stock(Base):
     """What can be sold now (`available`) and what orders hold (`reserved`)."""
 

@@ -9,11 +9,11 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from panthera.contracts.catalog import ProductCreated, ProductDeleted
+from panthera.contracts.catalog import ImageDeleted, ProductCreated, ProductDeleted
 from panthera.kernel.cache import Cache
 from panthera.kernel.database import utcnow
 from panthera.kernel.errors import BadRequest, Conflict, NotFound, PreconditionFailed
-from panthera.services.catalog import events, schemas
+from panthera.services.catalog import events, images, schemas
 from panthera.services.catalog.categories import category_name
 from panthera.services.catalog.models import Product
 from panthera.services.catalog.repository import CatalogTx, ProductQuery
@@ -26,7 +26,9 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def to_read(product: Product, available: int) -> schemas.Product:
+def to_read(
+    product: Product, available: int, media: Sequence[schemas.Image] = ()
+) -> schemas.Product:
     return schemas.Product.model_validate(
         {
             "id": product.id,
@@ -37,7 +39,8 @@ def to_read(product: Product, available: int) -> schemas.Product:
             "currency": product.currency,
             "category_id": product.category_id,
             "attributes": product.attributes,
-            "images": product.images,
+            "images": [image.url for image in media] + list(product.images),
+            "media": list(media),
             "available": available,
             "version": product.version,
             "created_at": product.created_at,
@@ -107,9 +110,11 @@ async def get_product(*, rt: CatalogRuntime, product_id: uuid.UUID) -> schemas.P
             log.warning("cache_entry_unreadable", product_id=str(product_id))
     async with rt.uow.read() as tx:
         found = await tx.products.get(product_id)
+        pictures = await tx.images.of([product_id])
     if found is None:
         raise NotFound("Product not found")
-    product = to_read(found[0], found[1].available)
+    media = await images.reads(pictures, images.MediaUrls(rt.media, rt.settings))
+    product = to_read(found[0], found[1].available, media[product_id])
     await rt.cache.set(
         _cache_key(product_id),
         product.model_dump_json().encode(),
@@ -126,7 +131,9 @@ async def get_products(
         if query.category_id is not None and await tx.categories.get(query.category_id) is None:
             raise BadRequest(f"Unknown categoryId {query.category_id}")
         total, rows = await tx.products.find(query, rt.search)
-    return total, [to_read(product, available) for product, available in rows]
+        pictures = await tx.images.of([product.id for product, _ in rows])
+    media = await images.reads(pictures, images.MediaUrls(rt.media, rt.settings))
+    return total, [to_read(product, available, media[product.id]) for product, available in rows]
 
 
 async def count_products(*, rt: CatalogRuntime) -> int:
@@ -178,9 +185,11 @@ async def update_product(
                 product.updated_at = utcnow()
                 tx.record(events.product_updated(product, stock.available, changed))
                 forget_after_commit(tx, rt.cache, [product_id])
+            pictures = await tx.images.of([product_id])
     except IntegrityError as exc:
         raise _sku_conflict(str(changes.get("sku", ""))) from exc
-    return to_read(product, stock.available)
+    media = await images.reads(pictures, images.MediaUrls(rt.media, rt.settings))
+    return to_read(product, stock.available, media[product_id])
 
 
 async def delete_product(*, rt: CatalogRuntime, product_id: uuid.UUID) -> None:
@@ -190,6 +199,9 @@ async def delete_product(*, rt: CatalogRuntime, product_id: uuid.UUID) -> None:
         if found is None:
             raise NotFound("Product not found")
         product, stock = found
+        # Its images' objects go after the commit, through the outbox (the media worker).
+        for image in (await tx.images.of([product_id]))[product_id]:
+            tx.record(events.image_event(ImageDeleted, image))
         await tx.products.delete(product)
         tx.record(events.product_event(ProductDeleted, product, stock.available))
         forget_after_commit(tx, rt.cache, [product_id])

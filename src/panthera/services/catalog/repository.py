@@ -23,6 +23,7 @@ from panthera.kernel.uow import Transaction, UnitOfWork
 from panthera.services.catalog.models import (
     Category,
     Product,
+    ProductImage,
     Reservation,
     ReservationLine,
     ReservationStatus,
@@ -116,6 +117,36 @@ class Products(Protocol):
         ...
 
 
+class ProductImages(Protocol):
+    async def of(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[ProductImage]]:
+        """The images of these products, each product's in order."""
+        ...
+
+    async def get(self, product_id: uuid.UUID, image_id: uuid.UUID) -> ProductImage | None: ...
+
+    def add(self, image: ProductImage) -> None: ...
+
+    async def add_many(self, rows: Sequence[dict[str, Any]]) -> None: ...
+
+    async def delete(self, images: Sequence[ProductImage]) -> None: ...
+
+    async def in_use(self, digest: str) -> bool:
+        """Whether any image still shows the picture named `digest`."""
+        ...
+
+    async def digests(self) -> set[str]:
+        """Every picture some image shows (the garbage collector keeps these)."""
+        ...
+
+    async def underived(self, limit: int) -> list[tuple[str, str]]:
+        """(digest, extension) of pictures whose sizes are not derived yet."""
+        ...
+
+    async def mark_derived(self, digest: str, variants: list[dict[str, Any]]) -> int:
+        """Record the derived sizes on every image showing `digest`; how many changed."""
+        ...
+
+
 class StockLevels(Protocol):
     """Each change checks its bound in the same step: None means refused (or unknown)."""
 
@@ -167,6 +198,7 @@ class CatalogTx(Transaction):
     products: Products
     stock: StockLevels
     reservations: Reservations
+    images: ProductImages
 
     def __init__(self, session: AsyncSession, outbox: Outbox | None, *, writable: bool) -> None:
         super().__init__(session, outbox, writable=writable)
@@ -174,6 +206,7 @@ class CatalogTx(Transaction):
         self.products = SqlProducts(session)
         self.stock = SqlStockLevels(session)
         self.reservations = SqlReservations(session)
+        self.images = SqlProductImages(session)
 
 
 CatalogUoW = UnitOfWork[CatalogTx]
@@ -284,6 +317,11 @@ class SqlProducts:
         await self.session.execute(sa.insert(Stock), list(stock))
 
     async def delete(self, product: Product) -> None:
+        await self.session.execute(
+            sa.delete(ProductImage)
+            .where(ProductImage.product_id == product.id)
+            .execution_options(synchronize_session=False)
+        )
         await self.session.execute(sa.delete(Stock).where(Stock.product_id == product.id))
         await self.session.delete(product)
 
@@ -365,6 +403,71 @@ def _ordering(sort: str | None, rank: sa.ColumnElement[Any] | None) -> list[Any]
     if sort == "available":
         return [Stock.available.asc(), Product.pk.asc()]
     return [Product.created_at.desc(), Product.pk.desc()]
+
+
+class SqlProductImages:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def of(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[ProductImage]]:
+        found: dict[uuid.UUID, list[ProductImage]] = {pid: [] for pid in product_ids}
+        if not product_ids:
+            return found
+        rows = await self.session.scalars(
+            sa.select(ProductImage)
+            .where(ProductImage.product_id.in_(list(product_ids)))
+            .order_by(ProductImage.product_id, ProductImage.position, ProductImage.id)
+        )
+        for image in rows:
+            found[image.product_id].append(image)
+        return found
+
+    async def get(self, product_id: uuid.UUID, image_id: uuid.UUID) -> ProductImage | None:
+        image = await self.session.get(ProductImage, image_id)
+        return image if image is not None and image.product_id == product_id else None
+
+    def add(self, image: ProductImage) -> None:
+        self.session.add(image)
+
+    async def add_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(sa.insert(ProductImage), list(rows))
+
+    async def delete(self, images: Sequence[ProductImage]) -> None:
+        ids = [image.id for image in images]
+        if ids:
+            await self.session.execute(
+                sa.delete(ProductImage)
+                .where(ProductImage.id.in_(ids))
+                .execution_options(synchronize_session=False)
+            )
+
+    async def in_use(self, digest: str) -> bool:
+        found = await self.session.scalar(
+            sa.select(ProductImage.id).where(ProductImage.digest == digest).limit(1)
+        )
+        return found is not None
+
+    async def digests(self) -> set[str]:
+        return set(await self.session.scalars(sa.select(ProductImage.digest).distinct()))
+
+    async def underived(self, limit: int) -> list[tuple[str, str]]:
+        rows = await self.session.execute(
+            sa.select(ProductImage.digest, ProductImage.extension)
+            .where(ProductImage.variants.is_(None))
+            .distinct()
+            .limit(limit)
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    async def mark_derived(self, digest: str, variants: list[dict[str, Any]]) -> int:
+        result = await self.session.execute(
+            sa.update(ProductImage)
+            .where(ProductImage.digest == digest, ProductImage.variants.is_(None))
+            .values(variants=variants)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class SqlStockLevels:

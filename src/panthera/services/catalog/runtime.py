@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from panthera.kernel.cache import Cache
+from panthera.services.catalog.media_store import MediaStore
 from panthera.services.catalog.repository import CatalogUoW
 from panthera.services.catalog.search import SearchEngine
 from panthera.services.catalog.settings import CatalogSettings
@@ -17,3 +18,5 @@ class CatalogRuntime:
     cache: Cache
     """Product reads; every change drops its entries after the commit."""
     search: SearchEngine
+    media: MediaStore
+    """Product images: their originals and derived sizes (docs/media.md)."""

@@ -131,6 +131,41 @@ class ProductUpdate(ApiInput):
     )
 
 
+class ImageVariant(ApiModel):
+    """A derived size of an image, written by the media worker."""
+
+    size: Literal["thumbnail", "medium"]
+    content_type: str = Field(examples=["image/webp"])
+    url: str
+    width: int
+    height: int
+
+
+class Image(ApiModel):
+    """An uploaded product image. Its URLs never change and may be cached forever."""
+
+    id: uuid.UUID
+    url: str = Field(description="The original, metadata stripped.")
+    thumbnail_url: str = Field(
+        description="The thumbnail in the original's format; the original until it exists."
+    )
+    width: int
+    height: int
+    content_type: str = Field(examples=["image/jpeg"])
+    size_bytes: int
+    variants: list[ImageVariant] = Field(
+        default_factory=list,
+        description="Derived sizes (thumbnail, medium; WebP and the original's format), "
+        "empty until the media worker has made them.",
+    )
+
+
+class ImageOrder(ApiInput):
+    image_ids: list[uuid.UUID] = Field(
+        max_length=100, description="Every image of the product, once each, in the new order."
+    )
+
+
 class Product(ApiModel):
     id: uuid.UUID
     sku: str
@@ -140,7 +175,10 @@ class Product(ApiModel):
     currency: str
     category_id: uuid.UUID | None
     attributes: dict[str, Any]
-    images: list[str]
+    images: list[str] = Field(
+        description="URLs of the uploaded images in order (`media`), then those set by hand."
+    )
+    media: list[Image] = Field(default_factory=list, description="The uploaded images, in order.")
     available: int = Field(description="Stock that can be ordered now.")
     version: int = Field(description="Increases with every change; the `ETag` carries it.")
     created_at: datetime

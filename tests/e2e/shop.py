@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.processes import free_port, running
+from panthera.testing.ports import free_port
+from tests.e2e.processes import running
 
 PASSWORD = "StrongPassword123!"
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "Admin-Passw0rd"

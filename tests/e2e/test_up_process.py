@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import free_port, panthera, running
+from panthera.testing.ports import free_port
+from tests.e2e.processes import panthera, running
 
 pytestmark = pytest.mark.e2e
 

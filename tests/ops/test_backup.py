@@ -25,6 +25,7 @@ from panthera.kernel.settings import Settings
 from panthera.ops import backup
 from panthera.ops.manifest import MANIFEST
 from panthera.ops.stores import PgTools
+from panthera.testing.cleanup import delete_streams
 from tests.conftest import (
     GENEROUS_GATEWAY,
     POSTGRES_URL,
@@ -327,7 +328,7 @@ async def test_a_restore_deletes_the_old_timelines_streams(
         assert set(restored.streams_deleted) >= streams
         assert await _streams(run) == set()
     finally:
-        await delete_streams(run)
+        await delete_streams(f"{run}_")
 
 
 async def _streams(prefix: str) -> set[str]:
@@ -339,14 +340,3 @@ async def _streams(prefix: str) -> set[str]:
     return {
         i.config.name for i in found if i.config.name and i.config.name.startswith(prefix + "_")
     }
-
-
-async def delete_streams(prefix: str) -> None:
-    client = await nats.connect("nats://127.0.0.1:4222")
-    try:
-        js = client.jetstream()
-        for info in await js.streams_info():
-            if info.config.name and info.config.name.startswith(prefix + "_"):
-                await js.delete_stream(info.config.name)
-    finally:
-        await client.close()

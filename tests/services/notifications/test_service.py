@@ -29,8 +29,9 @@ from panthera.kernel.settings import Settings
 from panthera.services.notifications.models import NotificationRow, Recipient
 from panthera.services.notifications.rendering import money
 from panthera.services.notifications.settings import NotificationsSettings
+from panthera.testing.ports import free_port
 from tests.conftest import Account, eventually, fast_service_settings, sign_up
-from tests.services.notifications.smtp import Sink, free_port, smtp_server
+from tests.services.notifications.smtp import Sink, smtp_server
 
 
 @pytest.fixture

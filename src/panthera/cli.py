@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -54,6 +55,22 @@ def _settings(data_dir: Path | None) -> Settings:
     return Settings()
 
 
+def _existing_deployment(data_dir: Path | None, services: Sequence[str]) -> tuple[Settings, str]:
+    """The deployment a command acts on (recorded by `up` in the data directory, under the
+    environment), and where its stores are; exits with the reason when there is none."""
+    from panthera import deployment
+    from panthera.app import SERVICES
+
+    try:
+        resolved = deployment.resolve(data_dir)
+        specs = {name: SERVICES[name] for name in services}
+        stores = asyncio.run(deployment.require_existing(resolved.settings, specs))
+    except deployment.DeploymentNotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    return resolved.settings, f"{', '.join(stores)} (configured by {resolved.source})"
+
+
 @cli.command()
 def up(
     port: Annotated[int, typer.Option(help="Port of the gateway.")] = 8080,
@@ -88,8 +105,10 @@ def up(
             demo_products=demo_products if demo else 0,
         )
         return
+    from panthera import deployment
+
     settings = _settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    deployment.record(settings, topology="embedded", environment=os.environ)
     if demo:
         _seed_catalog(settings, demo_products, only_if_empty=True)
     typer.echo(
@@ -120,6 +139,9 @@ def _up_distributed(
     if problems:
         typer.echo("error: the distributed topology needs:\n  " + "\n  ".join(problems), err=True)
         raise typer.Exit(1)
+    from panthera import deployment
+
+    deployment.record(settings, topology="distributed", environment=os.environ)
     if demo_products:
         _seed_catalog(settings, demo_products, only_if_empty=True)
     children = supervisor.plan(
@@ -140,7 +162,8 @@ def _seed_catalog(settings: Settings, products: int, *, only_if_empty: bool) -> 
     host = ServiceHost(catalog.spec, settings, local_verifier(settings))
 
     async def run() -> int:
-        async with host.running():
+        # Seeding leaves the events to the catalog's own processes.
+        async with host.running(consume=False):
             rt = host.runtime
             if only_if_empty and await count_products(rt=rt) > 0:
                 typer.echo("catalog already has products; demo data not added", err=True)
@@ -158,11 +181,11 @@ def seed(
     ] = 1_000,
     data_dir: DataDir = None,
 ) -> None:
-    """Add deterministic demo categories and products to the catalog."""
-    settings = _settings(data_dir)
+    """Add deterministic demo categories and products to the catalog of a deployment."""
+    settings, where = _existing_deployment(data_dir, ["catalog"])
     started = time.perf_counter()
     added = _seed_catalog(settings, products, only_if_empty=False)
-    typer.echo(f"added {added} products in {time.perf_counter() - started:.1f}s")
+    typer.echo(f"added {added} products in {time.perf_counter() - started:.1f}s to {where}")
 
 
 @admin_cli.command("create")
@@ -174,18 +197,18 @@ def admin_create(
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Create an administrator account."""
+    """Create an administrator account in a deployment."""
     from pydantic import ValidationError
 
     from panthera.app import create_platform
     from panthera.services.users import service
 
-    settings = _settings(data_dir)
+    settings, where = _existing_deployment(data_dir, ["users"])
     platform = create_platform(settings, services=["users"])
     host = platform.hosts["users"]
 
     async def run() -> tuple[str, bool]:
-        async with host.running():
+        async with host.running(consume=False):
             user, created = await service.ensure_admin(
                 rt=host.runtime, email=email, password=password, username=username
             )
@@ -198,9 +221,9 @@ def admin_create(
         typer.echo(f"error: {messages}", err=True)
         raise typer.Exit(2) from exc
     if not created:
-        typer.echo(f"error: an account with email {address} already exists", err=True)
+        typer.echo(f"error: an account with email {address} already exists in {where}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"admin {address} created")
+    typer.echo(f"admin {address} created in {where}")
 
 
 @cli.command()
@@ -308,12 +331,14 @@ def migrate(
     Every service also migrates on start (under an advisory lock); this is for teams that
     migrate before a rollout, e.g. as a Kubernetes Job (docs/deploy.md).
     """
+    from panthera import deployment
     from panthera.app import SERVICES
     from panthera.kernel import migrations
     from panthera.kernel.database import Database
     from panthera.kernel.startup import wait_until_available
 
-    settings = _settings(data_dir)
+    # Migrating a new deployment's stores is this command's job: it may create them.
+    settings = deployment.resolve(data_dir).settings
     names = services or list(SERVICES)
     unknown = sorted(set(names) - set(SERVICES))
     if unknown:
@@ -349,10 +374,10 @@ def events_replay(
     """Deliver stored events since a time to a consumer again (recovery after a fix)."""
     from contextlib import AsyncExitStack
 
-    from panthera.app import create_platform
+    from panthera.app import SERVICES, create_platform
     from panthera.kernel.consumer import parse_since, replay
 
-    settings = _settings(data_dir)
+    settings, _where = _existing_deployment(data_dir, list(SERVICES))
     try:
         start = parse_since(since)
     except ValueError as exc:

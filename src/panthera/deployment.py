@@ -95,7 +95,8 @@ async def require_existing(settings: Settings, specs: Mapping[str, Any]) -> list
                 f"no deployment found: the {name} service has no data in {store}, and this "
                 "command would create a new, empty one. Point it at the deployment: "
                 "--data-dir (the directory `panthera up` used), or PANTHERA_DATABASE_URL "
-                "and PANTHERA_SCHEMA_PREFIX as the deployment's processes have them."
+                "and PANTHERA_SCHEMA_PREFIX as the deployment's processes have them. To start "
+                "a new deployment, `panthera up` or `panthera migrate` creates its stores."
             )
         found.append(store)
     return found

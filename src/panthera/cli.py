@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,12 +33,20 @@ DataDir = Annotated[
 ]
 
 
-def _serve(app: ASGIApp, *, host: str, port: int, behind: str | None = None) -> None:
+def _serve(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    behind: str | None = None,
+    listener: socket.socket | None = None,
+) -> None:
     """Run `app` under uvicorn; `behind`: the addresses of the gateway in front of it,
-    whose X-Forwarded-For is believed (so per-client limits see the real client)."""
+    whose X-Forwarded-For is believed (so per-client limits see the real client);
+    `listener`: a socket already listening (the supervisor's), served instead of binding."""
     # Our middleware logs each request as JSON with its ids; uvicorn's own access
     # log and logging config would only duplicate it.
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -47,6 +56,26 @@ def _serve(app: ASGIApp, *, host: str, port: int, behind: str | None = None) -> 
         forwarded_allow_ips=behind,
         timeout_graceful_shutdown=10,
     )
+    uvicorn.Server(config).run(sockets=[listener] if listener is not None else None)
+
+
+def _announce(settings: Settings, service: str, text: str, event: str, **fields: object) -> None:
+    """Say something to the person running a server, in the one format of its logs
+    (PANTHERA_LOG_JSON): a JSON line among JSON lines, or a line of text."""
+    if not settings.log_json:
+        typer.echo(text, err=True)
+        return
+    import structlog
+
+    from panthera.kernel import observability
+
+    observability.configure(
+        service=service,
+        level=settings.log_level,
+        json_logs=True,
+        otlp_endpoint=settings.otlp_endpoint,
+    )
+    structlog.get_logger(f"panthera.{service}").info(event, service=service, **fields)
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -111,10 +140,17 @@ def up(
     deployment.record(settings, topology="embedded", environment=os.environ)
     if demo:
         _seed_catalog(settings, demo_products, only_if_empty=True)
-    typer.echo(
-        f"PantheraConnect (embedded) on http://{host}:{port}  "
-        f"docs: http://{host}:{port}/docs  data: {settings.data_dir.resolve()}",
-        err=True,
+    url = f"http://{host}:{port}"
+    _announce(
+        settings,
+        "gateway",
+        f"PantheraConnect (embedded) on {url}  docs: {url}/docs  "
+        f"data: {settings.data_dir.resolve()}",
+        "serving",
+        topology="embedded",
+        url=url,
+        docs=f"{url}/docs",
+        data_dir=str(settings.data_dir.resolve()),
     )
     _serve(create_app(settings), host=host, port=port)
 
@@ -123,10 +159,15 @@ def _up_distributed(
     *, port: int, host: str, data_dir: Path | None, replicas: str, demo_products: int
 ) -> None:
     from panthera import supervisor
+    from panthera.kernel import observability
 
     for name, value in supervisor.DEFAULTS.items():
         os.environ.setdefault(name, value)
     settings = _settings(data_dir)
+    # The supervisor's lines share a stream with its children's: the same format.
+    observability.configure(
+        service="supervisor", level=settings.log_level, json_logs=settings.log_json
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Every child process must find the same data directory, whatever its cwd.
     os.environ["PANTHERA_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -145,10 +186,15 @@ def _up_distributed(
     if demo_products:
         _seed_catalog(settings, demo_products, only_if_empty=True)
     children = supervisor.plan(
-        gateway_port=port, replicas=counts, host=host, base_env=dict(os.environ)
+        gateway_port=port, replicas=counts, host=host, base_env=dict(os.environ), bind=True
     )
     state_file = settings.data_dir / "processes.json"
-    asyncio.run(supervisor.Supervisor(children, state_file=state_file).run())
+    platform = supervisor.Supervisor(children, state_file=state_file, json_logs=settings.log_json)
+    try:
+        asyncio.run(platform.run())
+    except supervisor.ChildFailing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def _seed_catalog(settings: Settings, products: int, *, only_if_empty: bool) -> int:
@@ -232,6 +278,15 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     data_dir: DataDir = None,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            "--fd",
+            min=0,
+            help="Serve this inherited, listening socket instead of binding --host/--port "
+            "(the supervisor's; not for the gateway, which is Envoy).",
+        ),
+    ] = None,
 ) -> None:
     """Run one service, the gateway (Envoy) or the web, alone in this process (distributed)."""
 
@@ -239,6 +294,17 @@ def serve(
 
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    listener = None
+    if fd is not None:
+        if service == "gateway":
+            typer.echo("error: --fd: the gateway is Envoy, which binds its own port", err=True)
+            raise typer.Exit(2)
+        try:
+            listener = socket.socket(fileno=fd)
+        except OSError as exc:
+            typer.echo(f"error: --fd {fd}: not a socket ({exc})", err=True)
+            raise typer.Exit(2) from exc
+        host, port = listener.getsockname()[:2]
     if service == "gateway":
         _exec_envoy(settings, host=host, port=port)
     app: ASGIApp
@@ -252,9 +318,10 @@ def serve(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"PantheraConnect {service} on http://{host}:{port}", err=True)
+    url = f"http://{host}:{port}"
+    _announce(settings, service, f"PantheraConnect {service} on {url}", "serving", url=url)
     # A service sits behind the edge and believes its X-Forwarded-For, and nobody else's.
-    _serve(app, host=host, port=port, behind=settings.gateway_addresses)
+    _serve(app, host=host, port=port, behind=settings.gateway_addresses, listener=listener)
 
 
 def _exec_envoy(settings: Settings, *, host: str, port: int) -> NoReturn:
@@ -265,7 +332,14 @@ def _exec_envoy(settings: Settings, *, host: str, port: int) -> NoReturn:
 
     for name, instead in RETIRED.items():
         if name in os.environ:
-            typer.echo(f"warning: {name} is retired: {instead}", err=True)
+            _announce(
+                settings,
+                "gateway",
+                f"warning: {name} is retired: {instead}",
+                "setting_retired",
+                setting=name,
+                instead=instead,
+            )
     try:
         gateway = GatewaySettings()
         binary = envoy_binary(gateway)
@@ -274,7 +348,8 @@ def _exec_envoy(settings: Settings, *, host: str, port: int) -> NoReturn:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     path = write_config(config, settings.data_dir / "gateway" / f"envoy-{port}.json")
-    typer.echo(f"PantheraConnect gateway (Envoy) on http://{host}:{port}", err=True)
+    url = f"http://{host}:{port}"
+    _announce(settings, "gateway", f"PantheraConnect gateway (Envoy) on {url}", "serving", url=url)
     command = envoy_command(binary, path, gateway, log_level=settings.log_level)
     os.execv(binary, command)  # noqa: S606 (our own configuration, our own binary)
 

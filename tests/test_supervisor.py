@@ -1,0 +1,83 @@
+"""The supervisor of `panthera up --distributed`: ports held for the platform's life, and a
+child that keeps failing the same way reported instead of restarted forever."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from panthera import supervisor
+from panthera.testing.ports import free_port
+from tests.e2e.shop import platform
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_planned_service_port_is_bound_and_held_and_a_taken_one_skipped() -> None:
+    edge = free_port()
+    # An outgoing connection's local port looks like this to a later bind: taken, not listening.
+    squatter = socket.socket()
+    with contextlib.suppress(OSError):  # taken already: skipped all the same
+        squatter.bind(("127.0.0.1", edge + 1))
+    try:
+        children = supervisor.plan(
+            gateway_port=edge, replicas={}, host="127.0.0.1", base_env={}, bind=True
+        )
+    finally:
+        squatter.close()
+    services = [c for c in children if c.service != "gateway"]
+    try:
+        assert all(c.listener is not None for c in services)
+        assert edge + 1 not in {c.port for c in services}
+        for child in services:
+            assert child.listener is not None
+            assert child.listener.getsockname()[1] == child.port
+            with socket.create_connection(("127.0.0.1", child.port), timeout=2):
+                pass  # listening already: a client waits in its backlog, never gets refused
+        gateway = children[-1]
+        assert gateway.service == "gateway" and gateway.listener is None  # Envoy binds its own
+    finally:
+        for child in services:
+            assert child.listener is not None
+            child.listener.close()
+
+
+async def test_a_child_failing_the_same_way_is_reported_not_restarted_forever(
+    tmp_path: Path,
+) -> None:
+    child = supervisor.Child("nosuch-1", "nosuch", free_port(), {})
+    watched = supervisor.Supervisor(
+        [child], state_file=tmp_path / "processes.json", json_logs=False, backoff=0.05
+    )
+    started = time.monotonic()
+    with pytest.raises(supervisor.ChildFailing) as failing:
+        await watched.run()
+    report = str(failing.value)
+    assert report.startswith(f"nosuch-1 exited {supervisor.GIVE_UP_AFTER} times in a row")
+    assert "exit code 2" in report
+    assert "unknown service: nosuch" in report  # its own last words
+    assert child.restarts == supervisor.GIVE_UP_AFTER
+    assert time.monotonic() - started < 60
+
+
+@pytest.mark.integration
+def test_distributed_starts_on_ephemeral_ports_come_up_every_time(tmp_path: Path) -> None:
+    for attempt in range(3):
+        run = tmp_path / f"run{attempt}"
+        run.mkdir()
+        with platform(run, "distributed") as shop:
+            processes = shop.processes()
+            # Nothing crash-looped on a port taken in between: no process was restarted.
+            assert {name: p["restarts"] for name, p in processes.items()} == {
+                name: 0 for name in processes
+            }
+            gateway_port = int(shop.base.rsplit(":", 1)[1])
+            assert gateway_port >= 32768  # free_port's: the kernel's ephemeral range
+            for name, process in processes.items():
+                answer = httpx.get(f"{process['url']}/readyz", timeout=10)
+                assert answer.status_code == 200, (name, answer.text)

@@ -18,6 +18,7 @@ import asyncio
 import collections
 import json
 import os
+import random
 import signal
 import socket
 import sys
@@ -119,7 +120,7 @@ def plan(
     # The edge is Envoy: its admin interface (loopback) and stats listener need ports too.
     for variable in ENVOY_PORTS:
         if variable not in gateway_env:
-            port = _free_port_from(port + 1)
+            port = _envoy_port_from(port + 1)
             gateway_env[variable] = str(port)
     # Only the gateway faces clients; the services listen on loopback.
     children.append(Child("gateway", "gateway", gateway_port, gateway_env, bind_host=host))
@@ -141,6 +142,24 @@ def listen_from(port: int) -> socket.socket:
             continue
         sock.set_inheritable(True)
         return sock
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _envoy_port_from(port: int) -> int:
+    """A port for Envoy, which binds it itself once started: nothing holds it meanwhile,
+    so it is taken from below the ephemeral range, where no outgoing connection lands.
+    (A random start keeps several platforms starting at once out of each other's way.)"""
+    low, high = _ephemeral_range()
+    if low <= port <= high and low > 11_000:
+        port = random.randrange(low - 10_000, low - 1_000)
+    return _free_port_from(port)
 
 
 def _bindable(port: int) -> bool:
@@ -297,9 +316,9 @@ class Supervisor:
             port = int(child.env.get(variable, "0"))
             if port and not _bindable(port):
                 taken = {int(c.env.get(v, "0")) for c in self.children for v in ENVOY_PORTS}
-                new = _free_port_from(port + 1)
+                new = _envoy_port_from(port + 1)
                 while new in taken or new == child.port:
-                    new = _free_port_from(new + 1)
+                    new = _envoy_port_from(new + 1)
                 child.env[variable] = str(new)
                 log.warning("port_moved", process=child.name, setting=variable, old=port, new=new)
 

@@ -1,4 +1,4 @@
-"""Remove what a distributed test run left on the machine's PostgreSQL and NATS."""
+"""Kept for imports from before `panthera.testing.cleanup`, where this now lives."""
 
 from panthera.testing.cleanup import remove_run
 

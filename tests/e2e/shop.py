@@ -73,7 +73,7 @@ def platform(
             yield Platform(base, data_dir, topology)
     finally:
         if topology == "distributed":
-            from tests.e2e.cleanup import remove_run
+            from panthera.testing.cleanup import remove_run
 
             remove_run(run)
 

@@ -51,7 +51,10 @@ def test_a_planned_service_port_is_bound_and_held_and_a_taken_one_skipped() -> N
 async def test_a_child_failing_the_same_way_is_reported_not_restarted_forever(
     tmp_path: Path,
 ) -> None:
-    child = supervisor.Child("nosuch-1", "nosuch", free_port(), {})
+    # A misconfiguration that fails at once, every time: the edge is Envoy, which cannot
+    # serve a socket handed over.
+    listener = supervisor.listen_from(free_port())
+    child = supervisor.Child("edge-1", "gateway", listener.getsockname()[1], {}, listener=listener)
     watched = supervisor.Supervisor(
         [child], state_file=tmp_path / "processes.json", json_logs=False, backoff=0.05
     )
@@ -59,10 +62,11 @@ async def test_a_child_failing_the_same_way_is_reported_not_restarted_forever(
     with pytest.raises(supervisor.ChildFailing) as failing:
         await watched.run()
     report = str(failing.value)
-    assert report.startswith(f"nosuch-1 exited {supervisor.GIVE_UP_AFTER} times in a row")
+    assert report.startswith(f"edge-1 exited {supervisor.GIVE_UP_AFTER} times in a row")
     assert "exit code 2" in report
-    assert "unknown service: nosuch" in report  # its own last words
+    assert "the gateway is Envoy, which binds its own port" in report  # its own last words
     assert child.restarts == supervisor.GIVE_UP_AFTER
+    assert listener.fileno() == -1  # the supervisor let its port go
     assert time.monotonic() - started < 60
 
 

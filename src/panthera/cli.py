@@ -289,9 +289,6 @@ def serve(
     ] = None,
 ) -> None:
     """Run one service, the gateway (Envoy) or the web, alone in this process (distributed)."""
-
-    from panthera.app import create_service_app
-
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     listener = None
@@ -307,6 +304,8 @@ def serve(
         host, port = listener.getsockname()[:2]
     if service == "gateway":
         _exec_envoy(settings, host=host, port=port)
+    from panthera.app import create_service_app
+
     app: ASGIApp
     try:
         if service == "web":

@@ -42,6 +42,16 @@ async def drop_schemas(prefix: str, database_url: str = POSTGRES_URL) -> list[st
     return names
 
 
+async def streams(prefix: str, nats_url: str = NATS_URL) -> set[str]:
+    """The JetStream streams whose names start with `prefix`."""
+    client = await nats.connect(nats_url)
+    try:
+        found = await client.jetstream().streams_info()
+    finally:
+        await client.close()
+    return {i.config.name for i in found if i.config.name and i.config.name.startswith(prefix)}
+
+
 async def delete_streams(prefix: str, nats_url: str = NATS_URL) -> list[str]:
     """Delete every JetStream stream whose name starts with `prefix`; the names deleted."""
     client = await nats.connect(nats_url)

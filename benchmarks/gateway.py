@@ -33,7 +33,9 @@ from typing import Any
 
 import httpx
 import redis
-from platform_run import ADMIN, free_port, platform, wait_ready
+from platform_run import ADMIN, platform, wait_ready
+
+from panthera.testing.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

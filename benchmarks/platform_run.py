@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from panthera.testing.cleanup import remove_run
+from panthera.testing.ports import free_port
 
 ADMIN = ("bench-admin@example.com", "Bench-Admin-Passw0rd")
 POSTGRES_URL = os.environ.get(
@@ -33,13 +34,6 @@ class Running:
     def processes(self) -> dict[str, Any]:
         state: dict[str, Any] = json.loads((self.data_dir / "processes.json").read_text())
         return state
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_ready(url: str, within: float = 120) -> None:
@@ -101,28 +95,4 @@ def platform(*, distributed: bool, env: Mapping[str, str] | None = None) -> Iter
             process.terminate()
             process.wait(timeout=60)
             if distributed:
-                asyncio.run(_remove_run(run))
-
-
-async def _remove_run(run: str) -> None:
-    """Drop the run's schemas and JetStream streams."""
-    import asyncpg  # type: ignore[import-untyped]
-    import nats
-
-    connection = await asyncpg.connect(POSTGRES_URL)
-    try:
-        names = await connection.fetch(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", f"{run}\\_%"
-        )
-        for row in names:
-            await connection.execute(f'DROP SCHEMA "{row["nspname"]}" CASCADE')
-    finally:
-        await connection.close()
-    client = await nats.connect("nats://127.0.0.1:4222")
-    try:
-        stream_api = client.jetstream()
-        for info in await stream_api.streams_info():
-            if info.config.name and info.config.name.startswith(run.upper() + "_"):
-                await stream_api.delete_stream(info.config.name)
-    finally:
-        await client.close()
+                remove_run(run, database_url=POSTGRES_URL)

@@ -7,7 +7,6 @@ machine's real PostgreSQL in schemas unique to the test (dropped afterwards).
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -17,8 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from panthera.app import Platform, create_platform
 from panthera.gateway.settings import GatewaySettings
@@ -27,9 +24,12 @@ from panthera.kernel.settings import Settings
 from panthera.services.notifications.settings import NotificationsSettings
 from panthera.services.users.settings import UsersSettings
 
-POSTGRES_URL = os.environ.get(
-    "PANTHERA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+# Re-exported: tests import both from here.
+from panthera.testing.cleanup import POSTGRES_URL as POSTGRES_URL
+from panthera.testing.cleanup import drop_schemas as drop_schemas
+from panthera.testing.machine import Listeners, RedisSentinel
+from panthera.testing.servers import PrivateServer, private_server
+
 STRONG_PASSWORD = "StrongPassword123!"
 # Every test client shares one address; the gateway's own limits are tested apart.
 GENEROUS_GATEWAY = GatewaySettings(
@@ -37,23 +37,37 @@ GENEROUS_GATEWAY = GatewaySettings(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def machine_services_untouched() -> Iterator[None]:
+    """The run leaves the machine's NATS and Redis alone: the same processes serve them
+    at the end as at the start, and Redis keeps its data (a test that needs a server
+    stopped stops a private one)."""
+    before, sentinel = Listeners.now(), RedisSentinel()
+    sentinel.place()
+    yield
+    changes = Listeners.now().changes_since(before)
+    if not sentinel.kept():
+        changes.append("the machine's Redis lost a key written at the start of the run")
+    assert not changes, "the test run restarted machine services: " + "; ".join(changes)
+
+
+@pytest.fixture
+def private_nats(tmp_path: Path) -> Iterator[PrivateServer]:
+    """A NATS JetStream server of the test's own, on a free port: stop it at will."""
+    with private_server("nats", tmp_path / "private-nats") as server:
+        yield server
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateServer]:
+    """A Redis server of the test's own, on a free port: stop it at will."""
+    with private_server("redis", tmp_path / "private-redis") as server:
+        yield server
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def db_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-async def drop_schemas(prefix: str) -> None:
-    engine = create_async_engine(POSTGRES_URL)
-    try:
-        async with engine.begin() as conn:
-            names = await conn.scalars(
-                sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
-                {"p": prefix.replace("_", r"\_") + "%"},
-            )
-            for name in list(names):
-                await conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

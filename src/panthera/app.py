@@ -91,7 +91,7 @@ def guarded(host: ServiceHost[Any], gateway: GatewaySettings) -> ASGIApp:
 
 def edge_limits(settings: Settings, gateway: GatewaySettings) -> RateLimits:
     return RateLimits(
-        RateLimiter(settings.redis_url, exact=False),
+        RateLimiter(settings.redis_url, exact=False, prefix=settings.redis_prefix),
         per_client=gateway.rate_limit_per_client,
         per_route=gateway.rate_limit_per_route,
     )

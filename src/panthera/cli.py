@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -33,12 +35,20 @@ DataDir = Annotated[
 ]
 
 
-def _serve(app: ASGIApp, *, host: str, port: int, behind: str | None = None) -> None:
+def _serve(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    behind: str | None = None,
+    listener: socket.socket | None = None,
+) -> None:
     """Run `app` under uvicorn; `behind`: the addresses of the gateway in front of it,
-    whose X-Forwarded-For is believed (so per-client limits see the real client)."""
+    whose X-Forwarded-For is believed (so per-client limits see the real client);
+    `listener`: a socket already listening (the supervisor's), served instead of binding."""
     # Our middleware logs each request as JSON with its ids; uvicorn's own access
     # log and logging config would only duplicate it.
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -48,12 +58,48 @@ def _serve(app: ASGIApp, *, host: str, port: int, behind: str | None = None) -> 
         forwarded_allow_ips=behind,
         timeout_graceful_shutdown=10,
     )
+    uvicorn.Server(config).run(sockets=[listener] if listener is not None else None)
+
+
+def _announce(settings: Settings, service: str, text: str, event: str, **fields: object) -> None:
+    """Say something to the person running a server, in the one format of its logs
+    (PANTHERA_LOG_JSON): a JSON line among JSON lines, or a line of text."""
+    if not settings.log_json:
+        typer.echo(text, err=True)
+        return
+    import structlog
+
+    from panthera.kernel import observability
+
+    observability.configure(
+        service=service,
+        level=settings.log_level,
+        json_logs=True,
+        otlp_endpoint=settings.otlp_endpoint,
+    )
+    structlog.get_logger(f"panthera.{service}").info(event, service=service, **fields)
 
 
 def _settings(data_dir: Path | None) -> Settings:
     if data_dir is not None:
         os.environ["PANTHERA_DATA_DIR"] = str(data_dir)
     return Settings()
+
+
+def _existing_deployment(data_dir: Path | None, services: Sequence[str]) -> tuple[Settings, str]:
+    """The deployment a command acts on (recorded by `up` in the data directory, under the
+    environment), and where its stores are; exits with the reason when there is none."""
+    from panthera import deployment
+    from panthera.app import SERVICES
+
+    try:
+        resolved = deployment.resolve(data_dir)
+        specs = {name: SERVICES[name] for name in services}
+        stores = asyncio.run(deployment.require_existing(resolved.settings, specs))
+    except deployment.DeploymentNotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    return resolved.settings, f"{', '.join(stores)} (configured by {resolved.source})"
 
 
 @cli.command()
@@ -90,14 +136,23 @@ def up(
             demo_products=demo_products if demo else 0,
         )
         return
+    from panthera import deployment
+
     settings = _settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    deployment.record(settings, topology="embedded", environment=os.environ)
     if demo:
         _seed_catalog(settings, demo_products, only_if_empty=True)
-    typer.echo(
-        f"PantheraConnect (embedded) on http://{host}:{port}  "
-        f"docs: http://{host}:{port}/docs  data: {settings.data_dir.resolve()}",
-        err=True,
+    url = f"http://{host}:{port}"
+    _announce(
+        settings,
+        "gateway",
+        f"PantheraConnect (embedded) on {url}  docs: {url}/docs  "
+        f"data: {settings.data_dir.resolve()}",
+        "serving",
+        topology="embedded",
+        url=url,
+        docs=f"{url}/docs",
+        data_dir=str(settings.data_dir.resolve()),
     )
     _serve(create_app(settings), host=host, port=port)
 
@@ -106,10 +161,15 @@ def _up_distributed(
     *, port: int, host: str, data_dir: Path | None, replicas: str, demo_products: int
 ) -> None:
     from panthera import supervisor
+    from panthera.kernel import observability
 
     for name, value in supervisor.DEFAULTS.items():
         os.environ.setdefault(name, value)
     settings = _settings(data_dir)
+    # The supervisor's lines share a stream with its children's: the same format.
+    observability.configure(
+        service="supervisor", level=settings.log_level, json_logs=settings.log_json
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Every child process must find the same data directory, whatever its cwd.
     os.environ["PANTHERA_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -122,13 +182,21 @@ def _up_distributed(
     if problems:
         typer.echo("error: the distributed topology needs:\n  " + "\n  ".join(problems), err=True)
         raise typer.Exit(1)
+    from panthera import deployment
+
+    deployment.record(settings, topology="distributed", environment=os.environ)
     if demo_products:
         _seed_catalog(settings, demo_products, only_if_empty=True)
     children = supervisor.plan(
-        gateway_port=port, replicas=counts, host=host, base_env=dict(os.environ)
+        gateway_port=port, replicas=counts, host=host, base_env=dict(os.environ), bind=True
     )
     state_file = settings.data_dir / "processes.json"
-    asyncio.run(supervisor.Supervisor(children, state_file=state_file).run())
+    platform = supervisor.Supervisor(children, state_file=state_file, json_logs=settings.log_json)
+    try:
+        asyncio.run(platform.run())
+    except supervisor.ChildFailing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def _seed_catalog(settings: Settings, products: int, *, only_if_empty: bool) -> int:
@@ -142,7 +210,8 @@ def _seed_catalog(settings: Settings, products: int, *, only_if_empty: bool) -> 
     host = ServiceHost(catalog.spec, settings, local_verifier(settings))
 
     async def run() -> int:
-        async with host.running():
+        # Seeding leaves the events to the catalog's own processes.
+        async with host.running(consume=False):
             rt = host.runtime
             if only_if_empty and await count_products(rt=rt) > 0:
                 typer.echo("catalog already has products; demo data not added", err=True)
@@ -160,11 +229,11 @@ def seed(
     ] = 1_000,
     data_dir: DataDir = None,
 ) -> None:
-    """Add deterministic demo categories and products to the catalog."""
-    settings = _settings(data_dir)
+    """Add deterministic demo categories and products to the catalog of a deployment."""
+    settings, where = _existing_deployment(data_dir, ["catalog"])
     started = time.perf_counter()
     added = _seed_catalog(settings, products, only_if_empty=False)
-    typer.echo(f"added {added} products in {time.perf_counter() - started:.1f}s")
+    typer.echo(f"added {added} products in {time.perf_counter() - started:.1f}s to {where}")
 
 
 @admin_cli.command("create")
@@ -176,18 +245,18 @@ def admin_create(
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Create an administrator account."""
+    """Create an administrator account in a deployment."""
     from pydantic import ValidationError
 
     from panthera.app import create_platform
     from panthera.services.users import service
 
-    settings = _settings(data_dir)
+    settings, where = _existing_deployment(data_dir, ["users"])
     platform = create_platform(settings, services=["users"])
     host = platform.hosts["users"]
 
     async def run() -> tuple[str, bool]:
-        async with host.running():
+        async with host.running(consume=False):
             user, created = await service.ensure_admin(
                 rt=host.runtime, email=email, password=password, username=username
             )
@@ -200,9 +269,9 @@ def admin_create(
         typer.echo(f"error: {messages}", err=True)
         raise typer.Exit(2) from exc
     if not created:
-        typer.echo(f"error: an account with email {address} already exists", err=True)
+        typer.echo(f"error: an account with email {address} already exists in {where}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"admin {address} created")
+    typer.echo(f"admin {address} created in {where}")
 
 
 @cli.command()
@@ -211,16 +280,35 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     data_dir: DataDir = None,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            "--fd",
+            min=0,
+            help="Serve this inherited, listening socket instead of binding --host/--port "
+            "(the supervisor's; not for the gateway, which is Envoy).",
+        ),
+    ] = None,
 ) -> None:
     """Run one service, the gateway (Envoy), the media worker or the web alone in this
     process (distributed)."""
-
-    from panthera.app import create_service_app
-
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    listener = None
+    if fd is not None:
+        if service == "gateway":
+            typer.echo("error: --fd: the gateway is Envoy, which binds its own port", err=True)
+            raise typer.Exit(2)
+        try:
+            listener = socket.socket(fileno=fd)
+        except OSError as exc:
+            typer.echo(f"error: --fd {fd}: not a socket ({exc})", err=True)
+            raise typer.Exit(2) from exc
+        host, port = listener.getsockname()[:2]
     if service == "gateway":
         _exec_envoy(settings, host=host, port=port)
+    from panthera.app import create_service_app
+
     app: ASGIApp
     try:
         if service == "web":
@@ -236,9 +324,10 @@ def serve(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"PantheraConnect {service} on http://{host}:{port}", err=True)
+    url = f"http://{host}:{port}"
+    _announce(settings, service, f"PantheraConnect {service} on {url}", "serving", url=url)
     # A service sits behind the edge and believes its X-Forwarded-For, and nobody else's.
-    _serve(app, host=host, port=port, behind=settings.gateway_addresses)
+    _serve(app, host=host, port=port, behind=settings.gateway_addresses, listener=listener)
 
 
 def _exec_envoy(settings: Settings, *, host: str, port: int) -> NoReturn:
@@ -255,7 +344,14 @@ def _exec_envoy(settings: Settings, *, host: str, port: int) -> NoReturn:
 
     for name, instead in RETIRED.items():
         if name in os.environ:
-            typer.echo(f"warning: {name} is retired: {instead}", err=True)
+            _announce(
+                settings,
+                "gateway",
+                f"warning: {name} is retired: {instead}",
+                "setting_retired",
+                setting=name,
+                instead=instead,
+            )
     try:
         gateway = GatewaySettings()
         binary = envoy_binary(gateway)
@@ -267,7 +363,8 @@ def _exec_envoy(settings: Settings, *, host: str, port: int) -> NoReturn:
     except (ValueError, EnvoyMissing) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"PantheraConnect gateway (Envoy) on http://{host}:{port}", err=True)
+    url = f"http://{host}:{port}"
+    _announce(settings, "gateway", f"PantheraConnect gateway (Envoy) on {url}", "serving", url=url)
     command = envoy_command(binary, path, gateway, log_level=settings.log_level)
     os.execv(binary, command)  # noqa: S606 (our own configuration, our own binary)
 
@@ -324,12 +421,14 @@ def migrate(
     Every service also migrates on start (under an advisory lock); this is for teams that
     migrate before a rollout, e.g. as a Kubernetes Job (docs/deploy.md).
     """
+    from panthera import deployment
     from panthera.app import SERVICES
     from panthera.kernel import migrations
     from panthera.kernel.database import Database
     from panthera.kernel.startup import wait_until_available
 
-    settings = _settings(data_dir)
+    # Migrating a new deployment's stores is this command's job: it may create them.
+    settings = deployment.resolve(data_dir).settings
     names = services or list(SERVICES)
     unknown = sorted(set(names) - set(SERVICES))
     if unknown:
@@ -365,10 +464,10 @@ def events_replay(
     """Deliver stored events since a time to a consumer again (recovery after a fix)."""
     from contextlib import AsyncExitStack
 
-    from panthera.app import create_platform
+    from panthera.app import SERVICES, create_platform
     from panthera.kernel.consumer import parse_since, replay
 
-    settings = _settings(data_dir)
+    settings, _where = _existing_deployment(data_dir, list(SERVICES))
     try:
         start = parse_since(since)
     except ValueError as exc:

@@ -3,20 +3,28 @@
 Every service (and each of its replicas) and the gateway (Envoy) run as their
 own `panthera serve` processes on PostgreSQL, NATS JetStream and Redis. The
 supervisor starts them, restarts any that dies (with a growing delay), and
-stops them all on Ctrl-C or SIGTERM.
+stops them all on Ctrl-C or SIGTERM. A process that keeps failing the same way
+as it starts is not restarted forever: the supervisor says which and why, and stops.
+
+The supervisor binds each service's listening socket itself and hands it to the
+child (uvicorn serves an inherited socket): a port, once planned, is held for the
+platform's life, so no outgoing connection can take it in between, and requests
+wait in the socket's backlog while a child restarts. Envoy binds its own ports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
+import random
 import signal
 import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +43,11 @@ DEFAULTS = {
     "PANTHERA_NATS_URL": "nats://127.0.0.1:4222",
     "PANTHERA_REDIS_URL": "redis://127.0.0.1:6379/0",
 }
+ENVOY_PORTS = ("PANTHERA_GATEWAY__ADMIN_PORT", "PANTHERA_GATEWAY__STATS_PORT")
+# A child that exits this many times in a row, each time this soon after starting and
+# with the same exit code, will fail the same way again: it is reported, not restarted.
+GIVE_UP_AFTER = 5
+QUICK_EXIT_SECONDS = 10.0
 
 
 @dataclass
@@ -47,6 +60,12 @@ class Child:
     restarts: int = 0
     started_at: float = 0.0
     bind_host: str = "127.0.0.1"
+    listener: socket.socket | None = None  # bound by the supervisor, inherited by the child
+    quick_exits: list[int] = field(default_factory=list)  # exit codes of the failing streak
+    last_output: collections.deque[str] = field(
+        default_factory=lambda: collections.deque(maxlen=12)
+    )
+    forwarder: asyncio.Task[None] | None = None  # passes its output on
 
     @property
     def url(self) -> str:
@@ -65,17 +84,30 @@ def parse_replicas(text: str) -> dict[str, int]:
 
 
 def plan(
-    *, gateway_port: int, replicas: Mapping[str, int], host: str, base_env: Mapping[str, str]
+    *,
+    gateway_port: int,
+    replicas: Mapping[str, int],
+    host: str,
+    base_env: Mapping[str, str],
+    bind: bool = False,
 ) -> list[Child]:
-    """Which processes to run, on which ports, with which configuration."""
+    """Which processes to run, on which ports, with which configuration.
+
+    `bind`: the supervisor's own plan, whose services' sockets are bound here and held;
+    without it the ports are only chosen (for processes started by something else)."""
     env = {**DEFAULTS, **{k: v for k, v in base_env.items() if k.startswith("PANTHERA_")}}
     env["PANTHERA_TOPOLOGY"] = "distributed"
     children: list[Child] = []
     port = gateway_port
     for service in SERVICE_ORDER:
         for replica in range(1, replicas.get(service, 1) + 1):
-            port = _free_port_from(port + 1)
-            children.append(Child(f"{service}-{replica}", service, port, {}))
+            listener = None
+            if bind:
+                listener = listen_from(port + 1)
+                port = listener.getsockname()[1]
+            else:
+                port = _free_port_from(port + 1)
+            children.append(Child(f"{service}-{replica}", service, port, {}, listener=listener))
     urls: dict[str, list[str]] = {}
     for child in children:
         if child.service not in WORKERS:
@@ -89,13 +121,57 @@ def plan(
     gateway_env = dict(env)
     gateway_env["PANTHERA_GATEWAY__UPSTREAMS"] = json.dumps(urls)
     # The edge is Envoy: its admin interface (loopback) and stats listener need ports too.
-    for variable in ("PANTHERA_GATEWAY__ADMIN_PORT", "PANTHERA_GATEWAY__STATS_PORT"):
+    for variable in ENVOY_PORTS:
         if variable not in gateway_env:
-            port = _free_port_from(port + 1)
+            port = _envoy_port_from(port + 1)
             gateway_env[variable] = str(port)
     # Only the gateway faces clients; the services listen on loopback.
     children.append(Child("gateway", "gateway", gateway_port, gateway_env, bind_host=host))
     return children
+
+
+def listen_from(port: int) -> socket.socket:
+    """A listening socket on the first port from `port` on that can be bound."""
+    while True:
+        sock = socket.socket()
+        # As uvicorn would: a restart must not wait for the old connections' TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen(2048)
+        except OSError:
+            sock.close()
+            port += 1
+            continue
+        sock.set_inheritable(True)
+        return sock
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _envoy_port_from(port: int) -> int:
+    """A port for Envoy, which binds it itself once started: nothing holds it meanwhile,
+    so it is taken from below the ephemeral range, where no outgoing connection lands.
+    (A random start keeps several platforms starting at once out of each other's way.)"""
+    low, high = _ephemeral_range()
+    if low <= port <= high and low > 11_000:
+        port = random.randrange(low - 10_000, low - 1_000)
+    return _free_port_from(port)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _free_port_from(port: int) -> int:
@@ -189,11 +265,26 @@ def _where(url: str) -> str:
     return f"{host}:{port}"
 
 
+class ChildFailing(RuntimeError):
+    """A child that keeps failing the same way as it starts."""
+
+
 class Supervisor:
-    def __init__(self, children: Sequence[Child], *, state_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        children: Sequence[Child],
+        *,
+        state_file: Path | None = None,
+        json_logs: bool = True,
+        backoff: float = 0.5,
+    ) -> None:
+        """`backoff`: the first restart's delay, doubled for each quick exit in a row."""
         self.children = list(children)
         self.stopping = asyncio.Event()
         self.state_file = state_file
+        self.failure: ChildFailing | None = None
+        self.json_logs = json_logs
+        self.backoff = backoff
 
     def _write_state(self) -> None:
         """Where each process listens and its pid, for operators and failure tests."""
@@ -215,34 +306,76 @@ class Supervisor:
         targets.with_suffix(".tmp").write_text(json.dumps(prometheus_targets(self.children)))
         targets.with_suffix(".tmp").replace(targets)
 
+    def _command(self, child: Child) -> list[str]:
+        command = [sys.executable, "-m", "panthera", "serve", child.service]
+        if child.listener is not None:
+            return [*command, "--fd", str(child.listener.fileno())]
+        return [*command, "--port", str(child.port), "--host", child.bind_host]
+
+    def _move_envoy_ports(self, child: Child) -> None:
+        """Envoy binds its admin and stats ports itself; one taken meanwhile (an outgoing
+        connection in the ephemeral range) is replaced and published before a restart."""
+        for variable in ENVOY_PORTS:
+            port = int(child.env.get(variable, "0"))
+            if port and not _bindable(port):
+                taken = {int(c.env.get(v, "0")) for c in self.children for v in ENVOY_PORTS}
+                new = _envoy_port_from(port + 1)
+                while new in taken or new == child.port:
+                    new = _envoy_port_from(new + 1)
+                child.env[variable] = str(new)
+                log.warning("port_moved", process=child.name, setting=variable, old=port, new=new)
+
     async def start(self, child: Child) -> None:
-        args = [
-            sys.executable,
-            "-m",
-            "panthera",
-            "serve",
-            child.service,
-            "--port",
-            str(child.port),
-            "--host",
-            child.bind_host,
-        ]
-        child.process = await asyncio.create_subprocess_exec(*args, env={**os.environ, **child.env})
+        if child.service == "gateway":
+            self._move_envoy_ports(child)
+        fds = (child.listener.fileno(),) if child.listener is not None else ()
+        child.process = await asyncio.create_subprocess_exec(
+            *self._command(child),
+            env={**os.environ, **child.env},
+            pass_fds=fds,
+            stderr=asyncio.subprocess.PIPE,
+            limit=1 << 20,
+        )
         child.started_at = time.monotonic()
+        child.forwarder = asyncio.create_task(self._forward(child, child.process))
         self._write_state()
         log.info("process_started", process=child.name, pid=child.process.pid, url=child.url)
 
+    async def _forward(self, child: Child, process: asyncio.subprocess.Process) -> None:
+        """Pass the child's log lines on unchanged, keeping its last few for a report."""
+        assert process.stderr is not None
+        while True:
+            try:
+                line = await process.stderr.readline()
+            except ValueError:  # a line beyond the limit: pass on what was read
+                line = await process.stderr.read(1 << 20)
+            if not line:
+                return
+            sys.stderr.buffer.write(line)
+            sys.stderr.flush()
+            child.last_output.append(line.decode(errors="replace").rstrip())
+
     async def watch(self, child: Child) -> None:
-        """Restart `child` whenever it exits, until the supervisor stops."""
+        """Restart `child` whenever it exits, until the supervisor stops or the child keeps
+        failing the same way."""
         while not self.stopping.is_set():
             assert child.process is not None
             code = await child.process.wait()
             if self.stopping.is_set():
                 return
+            if child.forwarder is not None:  # its last lines, for a report
+                await asyncio.wait([child.forwarder], timeout=5)
             child.restarts += 1
+            quick = time.monotonic() - child.started_at < QUICK_EXIT_SECONDS
+            same = not child.quick_exits or child.quick_exits[-1] == code
+            streak = [*child.quick_exits, code] if same else [code]
+            child.quick_exits = streak if quick else []
+            if len(child.quick_exits) >= GIVE_UP_AFTER:
+                self._give_up(child, code)
+                return
             # A process that keeps crashing at start is retried ever more slowly.
-            quick = time.monotonic() - child.started_at < 10
-            delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6)) if quick else 0.5
+            delay = self.backoff * 2 ** len(child.quick_exits) if quick else self.backoff
+            delay = min(30.0, delay)
             log.warning(
                 "process_exited",
                 process=child.name,
@@ -255,6 +388,22 @@ class Supervisor:
                 return
             except TimeoutError:
                 await self.start(child)
+
+    def _give_up(self, child: Child, code: int) -> None:
+        self.failure = ChildFailing(
+            f"{child.name} exited {len(child.quick_exits)} times in a row within "
+            f"{QUICK_EXIT_SECONDS:.0f} s of starting, each time with exit code {code}; "
+            "it would fail the same way again, so the platform stops. Its last lines:\n    "
+            + "\n    ".join(child.last_output or ["(none)"])
+        )
+        log.error(
+            "process_failing",
+            process=child.name,
+            code=code,
+            attempts=len(child.quick_exits),
+            last_output=list(child.last_output),
+        )
+        self.stopping.set()
 
     async def wait_ready(self, within: float = 90) -> bool:
         deadline = time.monotonic() + within
@@ -274,6 +423,29 @@ class Supervisor:
                     await asyncio.sleep(0.5)
         return not pending
 
+    def _say_ready(self) -> None:
+        gateway = next(c for c in self.children if c.service == "gateway")
+        if self.json_logs:
+            log.info(
+                "platform_ready",
+                topology="distributed",
+                api=f"{gateway.url}/v1",
+                docs=f"{gateway.url}/docs",
+                shop=f"{gateway.url}/",
+                admin=f"{gateway.url}/admin",
+                processes={c.name: c.url for c in self.children},
+            )
+            return
+        lines = [f"  {c.name:<16} {c.url}" for c in self.children]
+        print(
+            "PantheraConnect (distributed) is ready:\n"
+            + "\n".join(lines)
+            + f"\n  API: {gateway.url}/v1  docs: {gateway.url}/docs"
+            + f"\n  shop: {gateway.url}/  admin: {gateway.url}/admin",
+            file=sys.stderr,
+            flush=True,
+        )
+
     async def stop(self) -> None:
         self.stopping.set()
         live = [c for c in self.children if c.process and c.process.returncode is None]
@@ -287,9 +459,16 @@ class Supervisor:
             except TimeoutError:
                 child.process.kill()
                 await child.process.wait()
+        forwarders = [c.forwarder for c in self.children if c.forwarder is not None]
+        if forwarders:
+            await asyncio.wait(forwarders, timeout=5)
+        for child in self.children:
+            if child.listener is not None:
+                child.listener.close()
         log.info("all_processes_stopped")
 
     async def run(self) -> None:
+        """Run until Ctrl-C or SIGTERM; raises ChildFailing when a child keeps failing."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stopping.set)
@@ -297,20 +476,13 @@ class Supervisor:
             await self.start(child)
         watchers = [asyncio.create_task(self.watch(child)) for child in self.children]
         if await self.wait_ready():
-            gateway = next(c for c in self.children if c.service == "gateway")
-            lines = [f"  {c.name:<16} {c.url}" for c in self.children]
-            print(
-                "PantheraConnect (distributed) is ready:\n"
-                + "\n".join(lines)
-                + f"\n  API: {gateway.url}/v1  docs: {gateway.url}/docs"
-                + f"\n  shop: {gateway.url}/  admin: {gateway.url}/admin",
-                file=sys.stderr,
-                flush=True,
-            )
-        else:
+            self._say_ready()
+        elif not self.stopping.is_set():
             log.warning("not_all_processes_ready")
         await self.stopping.wait()
         await self.stop()
         for watcher in watchers:
             watcher.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
+        if self.failure is not None:
+            raise self.failure

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 
 from panthera import supervisor
-from tests.e2e.cleanup import remove_run
-from tests.e2e.processes import free_port
+from panthera.testing.cleanup import remove_run
+from panthera.testing.ports import free_port
 from tests.e2e.shop import ADMIN_EMAIL, ADMIN_PASSWORD, Platform
 
 ROOT = Path(__file__).resolve().parents[2]

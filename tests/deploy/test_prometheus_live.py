@@ -22,6 +22,8 @@ import httpx
 import pytest
 import yaml
 
+from panthera.testing.cleanup import remove_run
+from panthera.testing.ports import free_port
 from tests.deploy.observability import (
     PROMETHEUS,
     dashboards,
@@ -29,8 +31,6 @@ from tests.deploy.observability import (
     queries,
     rules,
 )
-from tests.e2e.cleanup import remove_run
-from tests.e2e.processes import free_port
 from tests.e2e.shop import Shopper, wait_for
 from tests.ops.deployment import Deployment
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.processes import free_port, running
+from panthera.testing.ports import free_port
+from tests.e2e.processes import running
 
 PASSWORD = "StrongPassword123!"
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "Admin-Passw0rd"
@@ -72,7 +73,7 @@ def platform(
             yield Platform(base, data_dir, topology)
     finally:
         if topology == "distributed":
-            from tests.e2e.cleanup import remove_run
+            from panthera.testing.cleanup import remove_run
 
             remove_run(run)
 

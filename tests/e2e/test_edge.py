@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from panthera.app import SERVICES
 from panthera.gateway.table import platform_table
 from panthera.kernel.auth.keys import load_or_create_signing_key
+from panthera.testing.ports import free_port
 from tests.conftest import STRONG_PASSWORD, assert_problem
 from tests.e2e.edge import (
     Process,
@@ -32,7 +33,6 @@ from tests.e2e.edge import (
     post_chunked,
     requests_counted,
 )
-from tests.e2e.processes import free_port
 from tests.e2e.shop import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -28,8 +28,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from panthera.kernel.auth.keys import load_or_create_signing_key
-from tests.conftest import POSTGRES_URL, STRONG_PASSWORD, drop_schemas
-from tests.e2e.processes import free_port, wait_until_healthy
+from panthera.testing.cleanup import remove_run_async
+from panthera.testing.ports import free_port
+from tests.conftest import POSTGRES_URL, STRONG_PASSWORD
+from tests.e2e.processes import wait_until_healthy
 from tests.services.notifications.smtp import Sink, smtp_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -175,16 +177,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 async def _cleanup(tag: str) -> None:
-    await drop_schemas(f"{tag}_")
-    nc = await nats.connect(NATS_URL)
-    try:
-        js = nc.jetstream()
-        for stream in await js.streams_info():
-            name = stream.config.name
-            if name and name.startswith(f"T{tag}_"):
-                await js.delete_stream(name)
-    finally:
-        await nc.close()
+    await remove_run_async(schema_prefix=f"{tag}_", stream_prefix=f"T{tag}_", nats_url=NATS_URL)
 
 
 def sign_up(users: Service, name: str) -> None:

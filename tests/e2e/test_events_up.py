@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.processes import free_port, running
+from panthera.testing.ports import free_port
+from tests.e2e.processes import running
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,7 @@
 """The distributed platform keeps its promises when processes and dependencies die.
 
-Real processes, real PostgreSQL, NATS and Redis. Each test reports what it did
+Real processes, real PostgreSQL, NATS and Redis; a test that stops NATS or Redis
+stops a private server of its own, never the machine's. Each test reports what it did
 and what it counted (see the "failure test reports" section of the run).
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import machine
+from panthera.testing.servers import PrivateServer
 from tests.e2e.shop import Platform, Shopper, platform, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -26,6 +27,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 @pytest.fixture
 def distributed(tmp_path: Path) -> Iterator[Platform]:
     with platform(tmp_path, "distributed") as running:
+        yield running
+
+
+@pytest.fixture
+def distributed_on_private(
+    tmp_path: Path, private_nats: PrivateServer, private_redis: PrivateServer
+) -> Iterator[Platform]:
+    """The distributed platform on a NATS and a Redis of its own, which a test may stop."""
+    env = {"PANTHERA_NATS_URL": private_nats.url, "PANTHERA_REDIS_URL": private_redis.url}
+    with platform(tmp_path, "distributed", env=env) as running:
         yield running
 
 
@@ -125,20 +136,20 @@ def test_orders_killed_mid_saga_every_order_reaches_a_final_state(
 
 
 def test_nats_down_for_twenty_seconds_orders_are_accepted_and_catch_up(
-    distributed: Platform, report: Callable[..., None]
+    distributed_on_private: Platform, private_nats: PrivateServer, report: Callable[..., None]
 ) -> None:
-    shop = Shopper(distributed.base)
+    shop = Shopper(distributed_on_private.base)
     admin = shop.admin()
     product = shop.product(admin, stock=50)
     customers = [shop.sign_up(f"d{i:02d}") for i in range(6)]
-    machine.stop_nats()
+    private_nats.stop()
     try:
         started = time.monotonic()
         placed = [(who, shop.order(who, product)) for who in customers]
         pending_while_down = sum(shop.status(who, o) == "pending" for who, o in placed)
         time.sleep(max(0.0, 20 - (time.monotonic() - started)))
     finally:
-        machine.start_nats()
+        private_nats.start()
     outcomes = [shop.settle(who, order, within=120) for who, order in placed]
     report(
         nats_down_seconds=20,
@@ -151,13 +162,13 @@ def test_nats_down_for_twenty_seconds_orders_are_accepted_and_catch_up(
 
 
 def test_redis_down_the_platform_keeps_serving(
-    distributed: Platform, report: Callable[..., None]
+    distributed_on_private: Platform, private_redis: PrivateServer, report: Callable[..., None]
 ) -> None:
-    shop = Shopper(distributed.base)
+    shop = Shopper(distributed_on_private.base)
     admin = shop.admin()
     product = shop.product(admin, stock=5)
     me = shop.sign_up("r00")
-    machine.stop_redis()
+    private_redis.stop()
     try:
         reads = [shop.http.get(f"/v1/products/{product}").status_code for _ in range(20)]
         searched = shop.http.get("/v1/products", params={"search": "shoe"}).status_code
@@ -167,7 +178,7 @@ def test_redis_down_the_platform_keeps_serving(
         order = shop.order(me, product)
         outcome = shop.settle(me, order)
     finally:
-        machine.start_redis()
+        private_redis.start()
     report(
         redis_down=True,
         product_reads_ok=reads.count(200),

@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import free_port, panthera, running
+from panthera.testing.ports import free_port
+from tests.e2e.processes import panthera, running
 
 pytestmark = pytest.mark.e2e
 
@@ -55,6 +56,8 @@ def test_sign_up_log_in_list_then_restart_keeps_everyone(tmp_path: Path) -> None
 
 def test_admin_create_command(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
+    # Before the first start: `migrate` creates the deployment's stores.
+    assert panthera("migrate", "users", "--data-dir", data).returncode == 0
     created = panthera(
         "admin",
         "create",

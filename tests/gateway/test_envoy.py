@@ -35,8 +35,8 @@ from panthera.gateway.settings import GatewaySettings
 from panthera.gateway.table import EdgeRoute, RouteTable
 from panthera.kernel.routes import RouteRule
 from panthera.kernel.settings import Settings
+from panthera.testing.ports import free_port
 from tests.conftest import assert_problem
-from tests.e2e.processes import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -62,6 +62,17 @@ async def test_merged_openapi_and_docs(client: httpx.AsyncClient) -> None:
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text and "/openapi.json" in docs.text
+    assert "http" not in docs.text  # nothing from another site: it works offline
+    for asset, media in [
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("favicon-32x32.png", "image/png"),
+    ]:
+        answer = await client.get(f"/docs/{asset}")
+        assert answer.status_code == 200, asset
+        assert answer.headers["content-type"].startswith(media)
+        assert answer.content
+    assert (await client.get("/docs/index.html")).status_code == 404  # only those files
 
 
 async def test_health_readiness_and_metrics(client: httpx.AsyncClient, alice: Account) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import free_port
+from panthera.testing.ports import free_port
 
 SERVICES = ("users", "catalog", "orders", "notifications")
 UPSTREAMS = json.dumps({name: [f"http://{name}:8000"] for name in SERVICES})

@@ -64,6 +64,8 @@ def test_every_route_belongs_to_the_service_that_declares_it() -> None:
             found = table.match(method, concrete(route.rule.path))
             assert found is not None and found.owner == spec.name, route
     assert table.match("GET", "/openapi.json").upstream_path == "/platform/openapi.json"  # type: ignore[union-attr]
+    css = table.match("GET", "/docs/swagger-ui.css")
+    assert css is not None and css.upstream_path == "/platform/docs/swagger-ui.css"
     assert table.match("GET", "/v1/usersX") is None
     policies = {
         (method, route.rule.path): route.rule.policy

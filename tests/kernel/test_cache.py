@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,15 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from panthera.kernel.cache import MemoryCache, RedisCache, create_cache
+from panthera.testing.ports import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # nothing listens once the socket is closed
 
 
 async def test_memory_cache_stores_expires_and_deletes() -> None:
@@ -75,7 +68,7 @@ async def test_redis_cache_entries_expire(redis_cache: RedisCache) -> None:
 
 @pytest.mark.integration
 async def test_unreachable_redis_degrades_to_misses_quickly() -> None:
-    cache = RedisCache(f"redis://127.0.0.1:{closed_port()}/0", retry_after_seconds=60)
+    cache = RedisCache(f"redis://127.0.0.1:{free_port()}/0", retry_after_seconds=60)
     started = time.monotonic()
     await cache.set("k", b"v", ttl_seconds=10)
     assert await cache.get("k") is None

@@ -14,7 +14,7 @@ from panthera.kernel import dependencies
 from panthera.kernel.cache import MemoryCache, create_cache
 from panthera.kernel.errors import TooManyRequests
 from panthera.kernel.ratelimit import RateLimiter, declare_limits
-from tests.e2e.processes import free_port
+from panthera.testing.ports import free_port
 
 
 def sample(name: str, **labels: str) -> float | None:

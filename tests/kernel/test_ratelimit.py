@@ -8,7 +8,7 @@ import pytest
 
 from panthera.kernel.errors import TooManyRequests
 from panthera.kernel.ratelimit import RateLimiter
-from tests.e2e.processes import free_port
+from panthera.testing.ports import free_port
 
 
 @pytest.mark.parametrize(

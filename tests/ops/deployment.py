@@ -19,9 +19,10 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 
+from panthera.testing.cleanup import remove_run
+from panthera.testing.ports import free_port
 from tests.conftest import POSTGRES_URL
-from tests.e2e.cleanup import remove_run
-from tests.e2e.processes import free_port, running
+from tests.e2e.processes import running
 from tests.e2e.shop import ADMIN_EMAIL, ADMIN_PASSWORD
 
 SERVICES = ("users", "catalog", "orders", "notifications")

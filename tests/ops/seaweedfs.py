@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.processes import free_port
+from panthera.testing.ports import free_port
 
 
 def weed_binary() -> str | None:

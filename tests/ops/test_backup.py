@@ -17,7 +17,6 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-import nats
 import pytest
 
 from panthera.app import SERVICES, Platform, create_platform
@@ -25,6 +24,7 @@ from panthera.kernel.settings import Settings
 from panthera.ops import backup
 from panthera.ops.manifest import MANIFEST
 from panthera.ops.stores import PgTools
+from panthera.testing.cleanup import delete_streams, streams
 from tests.conftest import (
     GENEROUS_GATEWAY,
     POSTGRES_URL,
@@ -321,32 +321,10 @@ async def test_a_restore_deletes_the_old_timelines_streams(
         async with shop(distributed) as (_platform, http):
             await fill(http)
             _manifest, ref, _ = await backup.create(deployment, to=backups, say=say)
-        streams = await _streams(run)
-        assert f"{run}_ORDERS" in streams
+        kept = await streams(f"{run}_")
+        assert f"{run}_ORDERS" in kept
         restored = await backup.restore(deployment, ref=ref, force=True, say=say)
-        assert set(restored.streams_deleted) >= streams
-        assert await _streams(run) == set()
+        assert set(restored.streams_deleted) >= kept
+        assert await streams(f"{run}_") == set()
     finally:
-        await delete_streams(run)
-
-
-async def _streams(prefix: str) -> set[str]:
-    client = await nats.connect("nats://127.0.0.1:4222")
-    try:
-        found = await client.jetstream().streams_info()
-    finally:
-        await client.close()
-    return {
-        i.config.name for i in found if i.config.name and i.config.name.startswith(prefix + "_")
-    }
-
-
-async def delete_streams(prefix: str) -> None:
-    client = await nats.connect("nats://127.0.0.1:4222")
-    try:
-        js = client.jetstream()
-        for info in await js.streams_info():
-            if info.config.name and info.config.name.startswith(prefix + "_"):
-                await js.delete_stream(info.config.name)
-    finally:
-        await client.close()
+        await delete_streams(f"{run}_")

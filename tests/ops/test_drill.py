@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.cleanup import remove_run
+from panthera.testing.cleanup import remove_run
 from tests.e2e.shop import PASSWORD, Shopper, wait_for
 from tests.ops.deployment import Deployment, backlog, published_total
 

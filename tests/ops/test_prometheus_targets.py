@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from panthera import supervisor
-from tests.e2e.processes import free_port
+from panthera.testing.ports import free_port
 
 
 def test_every_process_replicas_included_is_a_target_with_its_service(tmp_path: Path) -> None:

@@ -25,9 +25,9 @@ from playwright.sync_api import Browser
 
 from panthera.app import create_platform
 from panthera.kernel.settings import Settings
+from panthera.testing.ports import free_port
 from panthera.web.sessions import COOKIE as SESSION_COOKIE
 from tests.conftest import GENEROUS_GATEWAY, fast_service_settings
-from tests.e2e.processes import free_port
 from tests.e2e.shop import ADMIN_EMAIL, ADMIN_PASSWORD, platform
 from tests.web.browser import Watched, launch
 from tests.web.journeys import PASSWORD
@@ -122,8 +122,11 @@ def _embedded(tmp: Path) -> Iterator[Shop]:
 
 
 def _distributed(tmp: Path) -> Iterator[Shop]:
-    prefix = f"w{uuid.uuid4().hex[:8]}:web:session:"
+    deployment = f"w{uuid.uuid4().hex[:8]}"
+    # Every Redis key of the deployment starts with `panthera:<deployment>:`.
+    prefix = f"panthera:{deployment}:web:session:"
     env = {
+        "PANTHERA_DEPLOYMENT": deployment,
         "PANTHERA_USERS__ARGON2_TIME_COST": "1",
         "PANTHERA_USERS__ARGON2_MEMORY_KIB": "1024",
         "PANTHERA_USERS__ARGON2_PARALLELISM": "1",
@@ -132,7 +135,6 @@ def _distributed(tmp: Path) -> Iterator[Shop]:
         "PANTHERA_USERS__LOGIN_LIMIT_PER_ADDRESS": "10000/minute",
         "PANTHERA_GATEWAY__RATE_LIMIT_PER_CLIENT": "100000/minute",
         "PANTHERA_GATEWAY__RATE_LIMIT_PER_ROUTE": "100000/minute",
-        "PANTHERA_WEB__SESSION_PREFIX": prefix,
     }
     store = redis.Redis.from_url("redis://127.0.0.1:6379/0")
 

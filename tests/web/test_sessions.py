@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from panthera.testing.ports import free_port
 from panthera.web.sessions import (
     MemorySessions,
     RedisSessions,
@@ -17,7 +18,6 @@ from panthera.web.sessions import (
     SessionsUnavailable,
     new_id,
 )
-from tests.e2e.processes import free_port
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])

@@ -14,9 +14,9 @@ import pytest
 
 from panthera.app import Platform, create_platform
 from panthera.kernel.settings import Settings
+from panthera.testing.ports import free_port
 from panthera.web.site import Site
 from tests.conftest import GENEROUS_GATEWAY, STRONG_PASSWORD, eventually, fast_service_settings
-from tests.e2e.processes import free_port
 
 ADMIN = ("admin@example.com", "Admin-Passw0rd")
 TOKEN = re.compile(r'name="csrfToken" value="([^"]+)"')

@@ -4,18 +4,22 @@ page that shows it. Any process can build both from the services' specs."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from panthera import __version__
-from panthera.gateway.table import PLATFORM_DOCS_PREFIX
+from panthera.gateway.table import DOCS_ASSETS, PLATFORM_DOCS_PREFIX
 from panthera.kernel.openapi import install_openapi
 from panthera.kernel.service import API_PREFIX, ServiceSpec
 
 TITLE = "PantheraConnect API"
+SWAGGER_UI = Path(__file__).parent / "swagger_ui"
+"""npm's `swagger-ui-dist`, vendored with its licence (scripts/vendor-swagger-ui)."""
+_MEDIA_TYPES = {".css": "text/css", ".js": "text/javascript", ".png": "image/png"}
 
 
 def merge_openapi(
@@ -61,7 +65,28 @@ def service_openapi(spec: ServiceSpec[Any]) -> dict[str, Any]:
 
 
 def docs_page() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title=TITLE)
+    """Swagger UI from the package's own files: nothing is fetched from another site."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title=TITLE,
+        swagger_js_url="/docs/swagger-ui-bundle.js",
+        swagger_css_url="/docs/swagger-ui.css",
+        swagger_favicon_url="/docs/favicon-32x32.png",
+    )
+
+
+def _asset(name: str) -> Any:
+    path = SWAGGER_UI / name
+    media_type = _MEDIA_TYPES[path.suffix]
+
+    async def asset() -> FileResponse:
+        # Versioned with the package: a day's caching is safe and spares the edge.
+        return FileResponse(
+            path, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+        )
+
+    asset.__name__ = f"docs_asset_{path.stem.replace('-', '_')}"
+    return asset
 
 
 def docs_router(specs: Sequence[ServiceSpec[Any]]) -> APIRouter:
@@ -80,5 +105,8 @@ def docs_router(specs: Sequence[ServiceSpec[Any]]) -> APIRouter:
     @router.get("/docs")
     async def docs() -> HTMLResponse:
         return docs_page()
+
+    for name in DOCS_ASSETS:
+        router.add_api_route(f"/docs/{name}", _asset(name), methods=["GET"])
 
     return router

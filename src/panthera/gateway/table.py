@@ -25,6 +25,9 @@ SITE_TIMEOUT = 35.0
 DOCS_OWNER = "users"
 PLATFORM_DOCS_PREFIX = "/platform"
 """Where a service process serves the merged OpenAPI document and the docs page."""
+DOCS_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png")
+"""Swagger UI's files, vendored in the package and served under `/docs/`: the page works
+offline."""
 
 
 @dataclass(frozen=True)
@@ -74,14 +77,16 @@ def service_routes(spec: ServiceSpec[Any]) -> list[EdgeRoute]:
 
 
 def docs_routes(owner: str = DOCS_OWNER) -> list[EdgeRoute]:
-    """`/openapi.json` (every service merged) and `/docs`, served by any service process."""
+    """`/openapi.json` (every service merged), `/docs` and its assets, served by any
+    service process."""
+    paths = ("/openapi.json", "/docs", *(f"/docs/{name}" for name in DOCS_ASSETS))
     return [
         EdgeRoute(
             owner,
             RouteRule(methods=frozenset({"GET"}), path=path),
             upstream_path=PLATFORM_DOCS_PREFIX + path,
         )
-        for path in ("/openapi.json", "/docs")
+        for path in paths
     ]
 
 

@@ -151,6 +151,9 @@ class RedisCache:
 def create_cache(redis_url: str | None, *, prefix: str = "panthera:", name: str = "") -> Cache:
     """Redis when the platform has one configured, otherwise memory.
 
+    `prefix` starts with the deployment's (`Settings.redis_prefix`), so that deployments
+    sharing one Redis share no entry: e.g. `settings.redis_prefix + "catalog:"`.
+
     `name` labels its metrics (`panthera_cache_lookups_total{cache=...}`); unset, it is
     the last part of `prefix` (`panthera:catalog:` -> `catalog`).
     """

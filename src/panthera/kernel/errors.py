@@ -130,14 +130,54 @@ def _request_id(request: Request | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def validation_errors(exc: RequestValidationError) -> list[FieldError]:
+def validation_errors(
+    exc: RequestValidationError, content_type: str = "application/json"
+) -> list[FieldError]:
+    """Each fault, worded for the client: the framework's wording about the body as a
+    whole (a parser's offset shown as a field, "a valid dictionary or object to extract
+    fields from") becomes a plain sentence about the body."""
     found = []
     for err in exc.errors():
-        where = ".".join(str(part) for part in err.get("loc", ()))
+        loc = tuple(err.get("loc", ()))
         kind = str(err.get("type", "invalid"))
-        message = "Malformed JSON body" if kind == "json_invalid" else str(err.get("msg", ""))
-        found.append(FieldError(field=where, message=message, type=kind))
+        if kind == "json_invalid":
+            found.append(_malformed_json(err))
+        elif loc == ("body",):
+            found.append(_whole_body(kind, content_type, str(err.get("msg", ""))))
+        else:
+            where = ".".join(str(part) for part in loc)
+            found.append(FieldError(field=where, message=str(err.get("msg", "")), type=kind))
     return found
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _malformed_json(err: Mapping[str, Any]) -> FieldError:
+    loc = tuple(err.get("loc", ()))
+    reason = str((err.get("ctx") or {}).get("error", "")).strip()
+    where = f" at character {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+    why = f": {reason[0].lower()}{reason[1:]}" if reason else ""
+    return FieldError(
+        field="body", message=f"The body is not valid JSON{why}{where}", type="json_invalid"
+    )
+
+
+def _whole_body(kind: str, content_type: str, message: str) -> FieldError:
+    if not _is_json(content_type):
+        shown = content_type.split(";", 1)[0].strip() or "none"
+        return FieldError(
+            field="body",
+            message=f"Send the body as JSON with Content-Type: application/json (got: {shown})",
+            type="content_type",
+        )
+    if kind == "missing":
+        return FieldError(field="body", message="A JSON body is required", type="missing")
+    if kind in {"model_attributes_type", "dict_type", "model_type"}:
+        return FieldError(field="body", message="The body must be a JSON object", type=kind)
+    return FieldError(field="body", message=message, type=kind)
 
 
 async def _on_app_error(request: Request, exc: Exception) -> JSONResponse:
@@ -150,8 +190,10 @@ async def _on_app_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = validation_errors(exc)
-    summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    errors = validation_errors(exc, request.headers.get("content-type", ""))
+    summary = "; ".join(
+        e.message if e.field == "body" else f"{e.field}: {e.message}" for e in errors[:5]
+    )
     return problem(request, 400, f"Invalid request: {summary}", errors=errors)
 
 

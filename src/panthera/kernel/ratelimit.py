@@ -38,10 +38,18 @@ class RateLimiter:
     out; the outage is logged and the database-side checks still apply.
     """
 
-    def __init__(self, redis_url: str | None = None, *, exact: bool = True) -> None:
+    def __init__(
+        self, redis_url: str | None = None, *, exact: bool = True, prefix: str = "panthera:"
+    ) -> None:
+        """`prefix`: the deployment's Redis key prefix (`Settings.redis_prefix`)."""
         self.storage: Storage = (
             # redis-py's asyncio client, already a dependency (limits defaults to coredis).
-            cast(Storage, storage_from_string(f"async+{redis_url}", implementation="redispy"))
+            cast(
+                Storage,
+                storage_from_string(
+                    f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}limits"
+                ),
+            )
             if redis_url
             else MemoryStorage()
         )

@@ -8,8 +8,10 @@ can still be pointed elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +36,14 @@ class Settings(BaseSettings):
         description="Prepended to each service's schema name (isolates test runs).",
     )
     redis_url: str | None = None
+    deployment: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Names this deployment in its Redis keys (`panthera:<deployment>:...`), so "
+        "that deployments sharing one Redis share no counter or cache entry; unset: derived "
+        "from where its data lives (database and schema prefix, or data directory).",
+    )
     nats_url: str | None = None
     smtp_url: str | None = None
     otlp_endpoint: str | None = None
@@ -76,6 +86,20 @@ class Settings(BaseSettings):
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         return url
+
+    @property
+    def redis_prefix(self) -> str:
+        """The start of every Redis key this deployment writes."""
+        return f"panthera:{self.deployment or self._deployment_from_stores()}:"
+
+    def _deployment_from_stores(self) -> str:
+        # Two processes of one deployment see the same stores, two deployments never do.
+        if self.database_url:
+            url = urlsplit(self.database_url)
+            where = f"{url.hostname}:{url.port or 5432}{url.path}|{self.schema_prefix}"
+        else:
+            where = str(self.data_dir.resolve())
+        return hashlib.sha256(where.encode()).hexdigest()[:12]
 
     def schema_for(self, service: str) -> str:
         return f"{self.schema_prefix}{service}"

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-
-from panthera.kernel.settings import Settings
 
 if TYPE_CHECKING:
     from panthera.ops.backup import Deployment
@@ -27,12 +24,11 @@ DataDir = Annotated[
 
 def _deployment(data_dir: Path | None) -> Deployment:
     """The deployment the data directory or the environment describes."""
+    from panthera import deployment
     from panthera.app import SERVICES
     from panthera.ops.backup import deployment_of
 
-    if data_dir is not None:
-        os.environ["PANTHERA_DATA_DIR"] = str(data_dir)
-    return deployment_of(Settings(), SERVICES)
+    return deployment_of(deployment.resolve(data_dir).settings, SERVICES)
 
 
 def _say(line: str) -> None:

@@ -29,7 +29,10 @@ class WebSettings(BaseSettings):
         description="Redis for sessions; unset: PANTHERA_REDIS_URL in its own process, "
         "memory when embedded.",
     )
-    session_prefix: str = Field(default="panthera:web:session:", description="Redis key prefix.")
+    session_prefix: str = Field(
+        default="web:session:",
+        description="Redis key prefix, after the deployment's (`panthera:<deployment>:`).",
+    )
     session_ttl_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, description="A session unused this long ends."
     )

@@ -223,6 +223,8 @@ def create_site(
         )
         redis_url = web.redis_url or settings.redis_url
     store: SessionStore = (
-        RedisSessions(redis_url, prefix=web.session_prefix) if redis_url else MemorySessions()
+        RedisSessions(redis_url, prefix=settings.redis_prefix + web.session_prefix)
+        if redis_url
+        else MemorySessions()
     )
     return Site(settings, web, api=api, sessions=store)

@@ -13,8 +13,9 @@ from panthera.kernel.service import ServiceSettings
 from panthera.services.catalog import inventory, schemas
 from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.settings import CatalogSettings
+from panthera.testing.ports import free_port
 from tests.conftest import Account, fast_service_settings
-from tests.kernel.test_cache import REDIS_URL, closed_port
+from tests.kernel.test_cache import REDIS_URL
 from tests.services.catalog.conftest import make_product
 
 
@@ -35,7 +36,7 @@ def service_settings(cache_kind: str) -> dict[str, ServiceSettings]:
     redis_url = {
         "memory": None,
         "redis": REDIS_URL,
-        "redis-down": f"redis://127.0.0.1:{closed_port()}/0",
+        "redis-down": f"redis://127.0.0.1:{free_port()}/0",
     }[cache_kind]
     return {
         **fast_service_settings(),

@@ -72,6 +72,8 @@ async def test_seeding_fills_a_searchable_catalog(catalog: CatalogRuntime) -> No
 
 
 def test_the_seed_command_and_demo_start(tmp_path: Path) -> None:
+    migrated = CliRunner().invoke(cli, ["migrate", "catalog", "--data-dir", str(tmp_path / "data")])
+    assert migrated.exit_code == 0, migrated.output
     result = CliRunner().invoke(
         cli, ["seed", "--products", "120", "--data-dir", str(tmp_path / "data")]
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.processes import free_port
+from panthera.testing.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 CREDENTIALS = {

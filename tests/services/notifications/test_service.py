@@ -33,8 +33,9 @@ from panthera.services.notifications.models import Recipient
 from panthera.services.notifications.rendering import money
 from panthera.services.notifications.repository import SqlNotificationStore
 from panthera.services.notifications.settings import NotificationsSettings
+from panthera.testing.ports import free_port
 from tests.conftest import Account, assert_problem, eventually, fast_service_settings, sign_up
-from tests.services.notifications.smtp import Sink, free_port, smtp_server
+from tests.services.notifications.smtp import Sink, smtp_server
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ import pytest
 from panthera.kernel.service import ServiceSettings
 from panthera.services.orders.settings import OrdersSettings
 from panthera.services.orders.stripe_provider import ORDER_KEY
+from panthera.testing.ports import free_port
 from tests.conftest import fast_service_settings
-from tests.e2e.processes import free_port
 
 API_KEY = "sk_test_panthera"
 PUBLISHABLE_KEY = "pk_test_panthera"

@@ -13,8 +13,8 @@ from panthera.app import Platform, create_platform
 from panthera.kernel.service import ServiceSettings
 from panthera.kernel.settings import Settings
 from panthera.services.orders.settings import OrdersSettings
+from panthera.testing.ports import free_port
 from tests.conftest import Account, assert_problem, fast_service_settings
-from tests.e2e.processes import free_port
 
 
 @pytest.fixture

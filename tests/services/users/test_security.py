@@ -178,18 +178,48 @@ async def test_invalid_sign_up_is_400_with_the_field_and_creates_nothing(
     assert listed.json()["total"] == 1
 
 
-async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
+async def test_malformed_json_is_400_in_plain_words(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/users", content=b'{"username": "x",', headers={"content-type": "application/json"}
     )
     body = assert_problem(response, 400)
-    assert body["errors"][0]["message"] == "Malformed JSON body"
+    # The parser's offset is in the message, not shown as a field.
+    assert body["errors"] == [
+        {
+            "field": "body",
+            "message": "The body is not valid JSON: expecting property name enclosed in "
+            "double quotes at character 17",
+            "type": "json_invalid",
+        }
+    ]
+    assert body["detail"] == f"Invalid request: {body['errors'][0]['message']}"
     empty = await client.post(
         "/v1/users", content=b"", headers={"content-type": "application/json"}
     )
-    assert_problem(empty, 400)
+    assert assert_problem(empty, 400)["errors"][0]["message"] == "A JSON body is required"
     array = await client.post("/v1/users", json=[1, 2])
-    assert_problem(array, 400)
+    assert assert_problem(array, 400)["errors"][0]["message"] == "The body must be a JSON object"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_without_the_json_content_type_is_400_saying_so(
+    client: httpx.AsyncClient, admin: Account, content_type: str | None
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    body = b'{"username": "x", "email": "x@example.com", "password": "StrongPassword123!"}'
+    response = await client.post("/v1/users", content=body, headers=headers)
+    problem = assert_problem(response, 400)
+    shown = content_type or "none"
+    assert problem["errors"] == [
+        {
+            "field": "body",
+            "message": f"Send the body as JSON with Content-Type: application/json (got: {shown})",
+            "type": "content_type",
+        }
+    ]
+    assert "dictionary" not in response.text  # no framework wording
+    listed = await client.get("/v1/users", headers=admin.headers)
+    assert listed.json()["total"] == 1  # nothing was created
 
 
 @pytest.mark.parametrize(

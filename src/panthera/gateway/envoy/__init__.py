@@ -65,20 +65,9 @@ def render(
         listeners.append(stats_listener(host, gateway.stats_port))
     if platform.otlp_endpoint:
         clusters.append(cluster(OTLP_CLUSTER, platform.otlp_endpoint))
-    return {
+    config: Config = {
         "node": {"id": "panthera-edge", "cluster": "panthera"},
         "admin": {"address": address("127.0.0.1", gateway.admin_port)},
-        "application_log_config": {
-            "log_format": {
-                "json_format": {
-                    "timestamp": "%Y-%m-%dT%T.%eZ",
-                    "level": "%l",
-                    "logger": "%n",
-                    "event": "%j",
-                    "service": "gateway",
-                }
-            }
-        },
         "overload_manager": {
             "resource_monitors": [
                 {
@@ -93,3 +82,16 @@ def render(
         },
         "static_resources": {"listeners": listeners, "clusters": clusters},
     }
+    if platform.log_json:  # else Envoy's own text lines, like the console's
+        config["application_log_config"] = {
+            "log_format": {
+                "json_format": {
+                    "timestamp": "%Y-%m-%dT%T.%eZ",
+                    "level": "%l",
+                    "logger": "%n",
+                    "event": "%j",
+                    "service": "gateway",
+                }
+            }
+        }
+    return config

@@ -35,7 +35,7 @@ def edge_listener(
         "merge_slashes": True,
         "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
         "request_headers_timeout": "10s",
-        "access_log": [access_log()],
+        "access_log": [access_log(json_logs=platform.log_json)],
         "local_reply_config": local_replies(),
         "http_filters": http_filters(table, gateway, platform),
         "route_config": route_config(table, gateway),
@@ -89,32 +89,45 @@ def edge_listener(
     return {"name": "edge", "address": address(host, port), "filter_chains": [chain]}
 
 
-def access_log() -> Config:
-    """One JSON line per request, with the fields the services' own lines have."""
+ACCESS_LOG_FIELDS = {
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "route": "%ROUTE_NAME%",
+    "status": "%RESPONSE_CODE%",
+    "duration_ms": "%DURATION%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "trace_id": "%TRACE_ID%",
+    "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+    "upstream": "%UPSTREAM_HOST%",
+    "flags": "%RESPONSE_FLAGS%",
+    "details": "%RESPONSE_CODE_DETAILS%",
+}
+_TIME = "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%"
+
+
+def access_log(*, json_logs: bool = True) -> Config:
+    """One line per request, with the fields the services' own lines have, in their
+    format (PANTHERA_LOG_JSON): JSON, or the console's `key=value` text."""
+    log_format: Config
+    if json_logs:
+        log_format = {
+            "json_format": {
+                "timestamp": _TIME,
+                "level": "info",
+                "event": "request",
+                "service": "gateway",
+                **ACCESS_LOG_FIELDS,
+            }
+        }
+    else:
+        pairs = " ".join(f"{key}={value}" for key, value in ACCESS_LOG_FIELDS.items())
+        line = f"{_TIME} [info     ] request service=gateway {pairs}\n"
+        log_format = {"text_format_source": {"inline_string": line}}
     return {
         "name": "envoy.access_loggers.stdout",
         "typed_config": typed(
             "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-            log_format={
-                "json_format": {
-                    "timestamp": "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%",
-                    "level": "info",
-                    "event": "request",
-                    "service": "gateway",
-                    "method": "%REQ(:METHOD)%",
-                    "path": "%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-                    "route": "%ROUTE_NAME%",
-                    "status": "%RESPONSE_CODE%",
-                    "duration_ms": "%DURATION%",
-                    "request_id": "%REQ(X-REQUEST-ID)%",
-                    "trace_id": "%TRACE_ID%",
-                    "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
-                    "upstream": "%UPSTREAM_HOST%",
-                    "flags": "%RESPONSE_FLAGS%",
-                    "details": "%RESPONSE_CODE_DETAILS%",
-                },
-                "formatters": [without_query()],
-            },
+            log_format={**log_format, "formatters": [without_query()]},
         ),
     }
 

@@ -34,7 +34,8 @@ async def catalog_runtime(host: ServiceHost[CatalogRuntime]) -> AsyncIterator[Ca
                 schema = await search.trigram_schema(conn)
         engine = search.PostgresSearch(trigram_schema=schema)
     cache = create_cache(
-        settings.redis_url or host.settings.redis_url, prefix=settings.cache_prefix
+        settings.redis_url or host.settings.redis_url,
+        prefix=host.settings.redis_prefix + settings.cache_prefix,
     )
     media = create_media_store(host.settings, settings)
     async with AsyncExitStack() as stack:

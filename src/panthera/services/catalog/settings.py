@@ -20,7 +20,11 @@ class CatalogSettings(ServiceSettings):
     cache_ttl_seconds: int = Field(
         default=60, ge=1, le=86_400, description="Upper bound on a product read's staleness."
     )
-    cache_prefix: str = Field(default="panthera:catalog:", max_length=100)
+    cache_prefix: str = Field(
+        default="catalog:",
+        max_length=100,
+        description="After the deployment's prefix (`panthera:<deployment>:`) in cache keys.",
+    )
     redis_url: str | None = Field(
         default=None, description="Overrides PANTHERA_REDIS_URL for the catalog's cache."
     )

@@ -44,7 +44,7 @@ async def runtime(host: ServiceHost[UsersRuntime]) -> AsyncIterator[UsersRuntime
             audience=platform.jwt_audience,
             ttl_seconds=platform.access_token_ttl_seconds,
         ),
-        limiter=RateLimiter(platform.redis_url),
+        limiter=RateLimiter(platform.redis_url, prefix=platform.redis_prefix),
     )
     if platform.admin_email and platform.admin_password:
         user, created = await service.ensure_admin(

@@ -19,6 +19,7 @@ from panthera.services.notifications.channels import (
     SmtpEmailChannel,
 )
 from panthera.services.notifications.handlers import HANDLERS
+from panthera.services.notifications.metrics import NOTIFICATIONS
 from panthera.services.notifications.models import inbox
 from panthera.services.notifications.rendering import Renderer
 from panthera.services.notifications.repository import NotificationsTx, SqlNotificationStore
@@ -79,6 +80,7 @@ spec: ServiceSpec[NotificationsRuntime] = ServiceSpec(
     runtime=runtime,
     transaction=NotificationsTx,
     handlers=HANDLERS,
+    metrics=NOTIFICATIONS,
     inbox=inbox,
     tags=({"name": "Notifications", "description": "Messages sent to users"},),
 )

@@ -13,20 +13,14 @@ import asyncio
 from datetime import timedelta
 
 import structlog
-from prometheus_client import Counter
 
 from panthera.kernel.wakeup import woken_or_timed_out
 from panthera.services.notifications.channels import Email, Sms
+from panthera.services.notifications.metrics import SENDS
 from panthera.services.notifications.service import NotificationsRuntime
 from panthera.services.notifications.store import Notification
 
 log = structlog.get_logger("panthera.notifications")
-
-SENDS = Counter(
-    "panthera_notifications_sends_total",
-    "Notification send attempts by channel and outcome",
-    ["channel", "outcome"],
-)
 
 
 async def _send(rt: NotificationsRuntime, notification: Notification) -> None:

@@ -75,10 +75,11 @@ def watch_pool(service: str, engine: AsyncEngine) -> None:
         POOL_CONNECTIONS.labels(service, state).set(0)
 
 
-def at_scrape(name: str, update: Check) -> None:
+def at_scrape(name: str, update: Check) -> Callable[[], None]:
     """Run `update` before every scrape (gauges read from a database, such as the age of the
-    oldest pending order); a later registration of the same name replaces it."""
+    oldest pending order) until the returned callable is called."""
     _gauges[name] = update
+    return lambda: _gauges.pop(name, None) and None
 
 
 async def _update(name: str, update: Check, timeout: float) -> None:  # noqa: ASYNC109

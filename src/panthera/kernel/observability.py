@@ -12,6 +12,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -38,6 +39,17 @@ _propagator = TraceContextTextMapPropagator()
 _configured = False
 
 
+def _add_trace_ids(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Every line logged inside a span names its trace and span, whatever logged it."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
 def configure(
     *, service: str, level: str = "INFO", json_logs: bool = True, otlp_endpoint: str | None = None
 ) -> None:
@@ -52,6 +64,7 @@ def configure(
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -118,14 +131,14 @@ class ObservabilityMiddleware:
         with self.tracer.start_as_current_span(
             f"{scope['method']} {scope['path']}", context=ctx, kind=trace.SpanKind.SERVER
         ) as span:
-            trace_id = format(span.get_span_context().trace_id, "032x")
-            structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=trace_id)
+            structlog.contextvars.bind_contextvars(request_id=request_id)
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
                 span.set_attribute("http.status_code", status)
                 span.set_attribute("http.route", template)
+                span.update_name(f"{scope['method']} {template}")  # no ids in span names
                 REQUESTS.labels(scope["method"], template, str(status)).inc()
                 LATENCY.labels(scope["method"], template).observe(elapsed)
                 self.log.info(

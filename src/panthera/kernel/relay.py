@@ -25,9 +25,11 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from opentelemetry import trace
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from panthera.kernel import tracing
 from panthera.kernel.bus import EventBus
 from panthera.kernel.database import Database, utcnow
 from panthera.kernel.events import Event
@@ -96,8 +98,14 @@ class OutboxRelay:
         """Publish rows in order up to the first failure, which is returned, not raised,
         so that what the bus did accept is still marked."""
         for row in rows:
+            event = Event.model_validate(row.envelope)
             try:
-                await self.bus.publish(Event.model_validate(row.envelope))
+                with tracing.continued(
+                    event.traceContext, f"publish {event.type}", kind=trace.SpanKind.PRODUCER
+                ):
+                    # Consumers continue the publication, which continues the recording.
+                    carried = event.model_copy(update={"traceContext": tracing.current_context()})
+                    await self.bus.publish(carried)
             except Exception as exc:
                 return exc
             self._published.append(int(row.position))

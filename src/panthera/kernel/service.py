@@ -152,9 +152,14 @@ class ServiceHost(Generic[RuntimeT]):
         metrics.start()
         if metrics.committed is not None and self.outbox is not None:
             self.outbox.observe(metrics.committed)
-        scrape = metrics.scrape
+
+    def _scraping(self, stack: AsyncExitStack) -> None:
+        """Update the service's gauges at each scrape while the host runs (not after: its
+        database is gone then)."""
+        scrape = self.spec.metrics.scrape if self.spec.metrics is not None else None
         if scrape is not None:
-            dependencies.at_scrape(self.spec.name, lambda: scrape(self.uow))
+            name = f"{self.spec.name}-{id(self)}"
+            stack.callback(dependencies.at_scrape(name, lambda: scrape(self.uow)))
 
     @property
     def runtime(self) -> RuntimeT:
@@ -203,6 +208,7 @@ class ServiceHost(Generic[RuntimeT]):
                 if self.spec.runtime is not None:
                     self._runtime = await stack.enter_async_context(self.spec.runtime(self))
                     stack.callback(setattr, self, "_runtime", None)
+                self._scraping(stack)
                 if self.consumer is not None and consume:
                     unsubscribe = await self.bus.subscribe(
                         consumer=self.consumer.name,

@@ -13,7 +13,9 @@ import asyncio
 from datetime import timedelta
 
 import structlog
+from opentelemetry import trace
 
+from panthera.kernel import tracing
 from panthera.kernel.wakeup import woken_or_timed_out
 from panthera.services.notifications.channels import Email, Sms
 from panthera.services.notifications.metrics import SENDS
@@ -42,6 +44,16 @@ async def _send(rt: NotificationsRuntime, notification: Notification) -> None:
 
 
 async def _send_one(rt: NotificationsRuntime, claimed: Notification) -> None:
+    """One attempt, in a span of the trace of the event that caused the notification."""
+    with tracing.continued(
+        claimed.trace_context, f"send {claimed.channel}", kind=trace.SpanKind.CLIENT
+    ) as span:
+        span.set_attribute("notification.template", claimed.template)
+        span.set_attribute("notification.attempt", claimed.attempts)
+        await _attempt(rt, claimed)
+
+
+async def _attempt(rt: NotificationsRuntime, claimed: Notification) -> None:
     try:
         await _send(rt, claimed)
     except Exception as exc:

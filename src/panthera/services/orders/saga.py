@@ -18,6 +18,7 @@ from datetime import timedelta
 import structlog
 
 from panthera.contracts.orders import OrderConfirmed, OrderReason, OrderRejected
+from panthera.kernel import tracing
 from panthera.kernel.database import utcnow
 from panthera.services.orders import lifecycle, reasons
 from panthera.services.orders.events import order_event
@@ -70,7 +71,7 @@ async def process_payments(
     async with uow.read() as tx:
         due = await tx.orders.in_states(lifecycle.CHARGE_CAPTURED.sources, limit=batch)
         refunds = await tx.orders.in_states(lifecycle.REFUNDED.sources, limit=batch)
-    for order in due:
+    for order in tracing.each(due, "orders.charge", lambda o: o.trace_context):
         result = await payments.charge(
             idempotency_key=str(order.id),
             amount=order.total,
@@ -78,7 +79,7 @@ async def process_payments(
             token=order.payment_token or "",
         )
         await settle_charge(uow=uow, order_id=order.id, result=result, payments_due=payments_due)
-    for order in refunds:
+    for order in tracing.each(refunds, "orders.refund", lambda o: o.trace_context):
         if order.payment_reference is not None:
             await payments.refund(reference=order.payment_reference)
         await refunded(uow=uow, order_id=order.id)
@@ -141,7 +142,7 @@ async def expire_pending(*, uow: OrdersUoW, after: timedelta) -> int:
     expired = 0
     reason = OrderReason.EXPIRED
     async with uow.write() as tx:
-        for found in stale:
+        for found in tracing.each(stale, "orders.expire", lambda o: o.trace_context):
             order = await tx.orders.get(found.id)
             if order is None or not lifecycle.EXPIRED.allows(order.state):
                 continue  # answered meanwhile

@@ -15,6 +15,8 @@ from starlette.types import ASGIApp
 
 from panthera.kernel.settings import Settings
 from panthera.ops.cli import backup_cli
+from panthera.ops.status import record_embedded
+from panthera.ops.status_cli import status as status_command
 
 cli = typer.Typer(help="PantheraConnect: run and operate the platform.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Manage administrator accounts.", no_args_is_help=True)
@@ -24,6 +26,7 @@ cli.add_typer(events_cli, name="events")
 gateway_cli = typer.Typer(help="The distributed edge (Envoy).", no_args_is_help=True)
 cli.add_typer(gateway_cli, name="gateway")
 cli.add_typer(backup_cli, name="backup")
+cli.command("status")(status_command)
 
 DataDir = Annotated[
     Path | None,
@@ -97,6 +100,7 @@ def up(
         f"docs: http://{host}:{port}/docs  data: {settings.data_dir.resolve()}",
         err=True,
     )
+    record_embedded(settings.data_dir, host=host, port=port, pid=os.getpid())
     _serve(create_app(settings), host=host, port=port)
 
 

@@ -226,11 +226,21 @@ async def stored_dead_letters(settings: Settings) -> list[DeadLetters]:
         for subject, count in sorted((info.state.subjects or {}).items()):
             consumer, _, event_type = subject.removeprefix(prefix).lstrip(".").partition(".")
             first = await js.get_msg(stream, seq=1, subject=subject, next=True)
-            since = Event.model_validate_json(first.data).occurredAt if first.data else None
-            found.append(DeadLetters(consumer, event_type, count, since))
+            found.append(
+                DeadLetters(consumer, event_type, count, _occurred(first.data, first.time))
+            )
         return found
     finally:
         await connection.close()
+
+
+def _occurred(data: bytes | None, stored: datetime | None) -> datetime | None:
+    """When a dead letter's event occurred (for a message that is no event, a malformed
+    one, when JetStream stored it)."""
+    try:
+        return Event.model_validate_json(data or b"").occurredAt
+    except ValueError:
+        return stored
 
 
 async def service_data(store: ServiceStore) -> ServiceData:

@@ -10,16 +10,18 @@ import re
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from panthera.services.orders.metrics import (
     CANCELLATION_REASONS,
     PAYMENT_OUTCOMES,
     REJECTION_REASONS,
+    count_payments,
 )
 from tests.conftest import Account, eventually
 from tests.services.orders.test_api import make_product, order_body, place, settled
 
-pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+ON_SQLITE = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 
 
 def series(text: str, name: str, **labels: str) -> float:
@@ -36,6 +38,7 @@ async def scrape(client: httpx.AsyncClient) -> str:
     return (await client.get("/metrics")).text
 
 
+@ON_SQLITE
 async def test_every_labelled_series_exists_at_zero_from_the_start(
     client: httpx.AsyncClient,
 ) -> None:
@@ -67,6 +70,7 @@ async def test_every_labelled_series_exists_at_zero_from_the_start(
     assert series(text, "panthera_orders_oldest_pending_seconds") >= 0
 
 
+@ON_SQLITE
 async def test_orders_are_counted_by_outcome_with_their_decision_time(
     client: httpx.AsyncClient, admin: Account, alice: Account
 ) -> None:
@@ -107,3 +111,31 @@ async def test_orders_are_counted_by_outcome_with_their_decision_time(
     assert grew("panthera_payments_total", provider="sandbox", outcome="refunded") == 1
     assert grew("panthera_notifications_sends_total", channel="email", outcome="sent") >= 3
     assert series(after, "panthera_orders_oldest_pending_seconds") == 0
+
+
+class UnreachableProvider:
+    name = "unreachable"
+
+    async def charge(self, **_: object) -> object:
+        raise ConnectionError("the provider did not answer")
+
+    async def refund(self, **_: object) -> None:
+        raise ConnectionError("the provider did not answer")
+
+
+async def test_a_provider_call_that_fails_counts_as_an_error_and_still_raises() -> None:
+    provider = UnreachableProvider()
+    count_payments(provider)
+    count_payments(provider)  # once only, however many runtimes share it
+
+    def errors() -> float | None:
+        return REGISTRY.get_sample_value(
+            "panthera_payments_total", {"provider": "unreachable", "outcome": "error"}
+        )
+
+    assert errors() == 0
+    with pytest.raises(ConnectionError):
+        await provider.charge(idempotency_key="k", amount=1, currency="EUR", token="tok_visa")
+    with pytest.raises(ConnectionError):
+        await provider.refund(reference="ch_1")
+    assert errors() == 2

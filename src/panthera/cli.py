@@ -17,6 +17,8 @@ from starlette.types import ASGIApp
 
 from panthera.kernel.settings import Settings
 from panthera.ops.cli import backup_cli
+from panthera.ops.status import record_embedded
+from panthera.ops.status_cli import status as status_command
 
 cli = typer.Typer(help="PantheraConnect: run and operate the platform.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Manage administrator accounts.", no_args_is_help=True)
@@ -28,6 +30,7 @@ cli.add_typer(gateway_cli, name="gateway")
 cli.add_typer(backup_cli, name="backup")
 media_cli = typer.Typer(help="Product media (images) in their store.", no_args_is_help=True)
 cli.add_typer(media_cli, name="media")
+cli.command("status")(status_command)
 
 DataDir = Annotated[
     Path | None,
@@ -154,6 +157,7 @@ def up(
         docs=f"{url}/docs",
         data_dir=str(settings.data_dir.resolve()),
     )
+    record_embedded(settings.data_dir, host=host, port=port, pid=os.getpid())
     _serve(create_app(settings), host=host, port=port)
 
 

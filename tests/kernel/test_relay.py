@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
 from panthera.kernel.bus import EventBus
 from panthera.kernel.bus.inprocess import InProcessBus
@@ -193,3 +194,22 @@ async def test_an_event_committed_late_with_a_lower_position_is_not_lost(mini: M
     assert await mini.unpublished() == 1
     assert await relay(mini, bus).publish_pending() == 1
     assert {event_id for event_id, _ in await mini.effects()} == {early.id, late.id}
+
+
+async def test_relay_lag_is_the_age_of_the_oldest_unpublished_event(mini: Mini) -> None:
+    def lag() -> float | None:
+        return REGISTRY.get_sample_value(
+            "panthera_outbox_oldest_unpublished_seconds", {"service": "shop"}
+        )
+
+    bus = await subscribed_bus(mini)
+    shop = relay(mini, bus)
+    assert lag() is not None  # exists before the first event
+    await mini.record(2)
+    await asyncio.sleep(0.3)
+    await shop._report_backlog(force=True)
+    waited = lag()
+    assert waited is not None and 0.3 <= waited < 30
+    await shop.publish_pending()
+    await shop._report_backlog(force=True)
+    assert lag() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import Field
@@ -70,6 +71,9 @@ class OrderEvent(EventContract):
     currency: str
     payment_status: PaymentStatus
     items: list[OrderItem]
+    placed_at: datetime | None = Field(
+        default=None, description="When the order was placed (absent from older events)."
+    )
 
     @property
     def subject(self) -> str:

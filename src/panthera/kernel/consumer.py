@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from panthera.contracts import EventContract
-from panthera.kernel.bus import Undeliverable
+from panthera.kernel.bus import DEAD_LETTERS, REDELIVERIES, Undeliverable
 from panthera.kernel.database import utcnow
 from panthera.kernel.events import Event, Received
 from panthera.kernel.uow import Transaction, UnitOfWork
@@ -35,6 +35,7 @@ from panthera.kernel.uow import Transaction, UnitOfWork
 Handler = Callable[[Received[Any], Any, Any], Awaitable[None]]
 """`handler(received, tx, runtime)`: the typed event, the open unit of work, the runtime."""
 
+OUTCOMES = ("handled", "duplicate", "failed")
 HANDLED = Counter(
     "panthera_events_handled_total",
     "Events handled by a consumer, by outcome",
@@ -71,6 +72,11 @@ class Consumer:
         self._handlers: dict[str, dict[int, tuple[type[EventContract], Handler]]] = {}
         for contract, handler in handlers.items():
             self._handlers.setdefault(contract.TYPE, {})[contract.VERSION] = (contract, handler)
+        for event_type in self._handlers:  # every series exists (at zero) before its first event
+            for counter in (REDELIVERIES, DEAD_LETTERS, END_TO_END):
+                counter.labels(name, event_type)
+            for outcome in OUTCOMES:
+                HANDLED.labels(name, event_type, outcome)
 
     @property
     def types(self) -> frozenset[str]:

@@ -48,6 +48,7 @@ POOL_LIMIT = Gauge(
 
 _checks: dict[tuple[str, str], Check] = {}
 _pools: dict[str, AsyncEngine] = {}
+_gauges: dict[str, Check] = {}
 
 
 def watch(service: str, dependency: str, check: Check) -> None:
@@ -74,6 +75,20 @@ def watch_pool(service: str, engine: AsyncEngine) -> None:
         POOL_CONNECTIONS.labels(service, state).set(0)
 
 
+def at_scrape(name: str, update: Check) -> Callable[[], None]:
+    """Run `update` before every scrape (gauges read from a database, such as the age of the
+    oldest pending order) until the returned callable is called."""
+    _gauges[name] = update
+    return lambda: _gauges.pop(name, None) and None
+
+
+async def _update(name: str, update: Check, timeout: float) -> None:  # noqa: ASYNC109
+    try:
+        await asyncio.wait_for(update(), timeout=timeout)
+    except Exception as exc:  # the gauge keeps its last value; the scrape goes on
+        log.info("scrape_update_failed", gauge=name, error=repr(exc))
+
+
 async def refresh(timeout: float = 2.0) -> None:  # noqa: ASYNC109 (a bound per check)
     """Run every check and read every pool, for the scrape being answered."""
 
@@ -86,7 +101,10 @@ async def refresh(timeout: float = 2.0) -> None:  # noqa: ASYNC109 (a bound per 
         else:
             DEPENDENCY_UP.labels(*key).set(1)
 
-    await asyncio.gather(*(probe(key, check) for key, check in list(_checks.items())))
+    await asyncio.gather(
+        *(probe(key, check) for key, check in list(_checks.items())),
+        *(_update(name, update, timeout) for name, update in list(_gauges.items())),
+    )
     for service, engine in list(_pools.items()):
         pool: Any = engine.pool
         with contextlib.suppress(Exception):  # a pool without these counts reports none

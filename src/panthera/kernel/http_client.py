@@ -15,10 +15,14 @@ from typing import Any
 
 import httpx
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from panthera.kernel.errors import ServiceUnavailable
 
 log = structlog.get_logger("panthera.http_client")
+_tracer = trace.get_tracer("panthera.http_client")
+_propagator = TraceContextTextMapPropagator()
 
 
 class CircuitBreaker:
@@ -71,6 +75,15 @@ class ServiceClient:
 
     async def get(self, path: str, *, headers: dict[str, str] | None = None) -> httpx.Response:
         """An idempotent read: retried with backoff on transport errors and 5xx answers."""
+        with _tracer.start_as_current_span(f"GET {self.name}", kind=trace.SpanKind.CLIENT) as span:
+            span.set_attribute("peer.service", self.name)
+            carried = dict(headers or {})
+            _propagator.inject(carried)  # the callee continues this trace
+            response = await self._get(path, carried)
+            span.set_attribute("http.status_code", response.status_code)
+            return response
+
+    async def _get(self, path: str, headers: dict[str, str]) -> httpx.Response:
         if not self.breaker.allow():
             raise ServiceUnavailable(f"The {self.name} service is unavailable; try again shortly")
         last_error = "no attempt"

@@ -12,6 +12,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -20,8 +21,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import panthera
 
 REQUESTS = Counter(
     "panthera_http_requests_total", "HTTP requests handled", ["method", "route", "status"]
@@ -33,9 +36,23 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
+BUILD_INFO = Gauge("panthera_build_info", "The PantheraConnect version a process runs", ["version"])
+BUILD_INFO.labels(panthera.__version__).set(1)
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _propagator = TraceContextTextMapPropagator()
 _configured = False
+
+
+def _add_trace_ids(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Every line logged inside a span names its trace and span, whatever logged it."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
 
 
 def configure(
@@ -52,6 +69,7 @@ def configure(
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -118,14 +136,14 @@ class ObservabilityMiddleware:
         with self.tracer.start_as_current_span(
             f"{scope['method']} {scope['path']}", context=ctx, kind=trace.SpanKind.SERVER
         ) as span:
-            trace_id = format(span.get_span_context().trace_id, "032x")
-            structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=trace_id)
+            structlog.contextvars.bind_contextvars(request_id=request_id)
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
                 span.set_attribute("http.status_code", status)
                 span.set_attribute("http.route", template)
+                span.update_name(f"{scope['method']} {template}")  # no ids in span names
                 REQUESTS.labels(scope["method"], template, str(status)).inc()
                 LATENCY.labels(scope["method"], template).observe(elapsed)
                 self.log.info(

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
+import structlog
 from alembic import op
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from panthera.kernel.events import Event
+
+log = structlog.get_logger("panthera.outbox")
 
 _POSITION = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -71,6 +74,7 @@ class Outbox:
         self.table = table
         self.source = source
         self._listeners: list[Callable[[], None]] = []
+        self._observers: list[Callable[[Sequence[Event]], None]] = []
 
     def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` after each commit that recorded events; returns the remover."""
@@ -82,10 +86,19 @@ class Outbox:
 
         return remove
 
-    def committed(self) -> None:
+    def observe(self, callback: Callable[[Sequence[Event]], None]) -> None:
+        """Call `callback` with the events of each commit that recorded some (metrics)."""
+        self._observers.append(callback)
+
+    def committed(self, events: Sequence[Event] = ()) -> None:
         """A transaction that recorded events has committed: wake the listeners."""
         for callback in list(self._listeners):
             callback()
+        for observer in list(self._observers):
+            try:
+                observer(events)
+            except Exception:  # counting must never fail a committed change
+                log.exception("outbox_observer_failed")
 
     async def insert(self, session: AsyncSession, events: Sequence[Event]) -> None:
         """Write events as outbox rows, in the order given, in the caller's transaction."""

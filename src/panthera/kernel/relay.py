@@ -20,13 +20,16 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from opentelemetry import trace
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from panthera.kernel import tracing
 from panthera.kernel.bus import EventBus
 from panthera.kernel.database import Database, utcnow
 from panthera.kernel.events import Event
@@ -35,6 +38,11 @@ from panthera.kernel.wakeup import woken_or_timed_out
 
 OUTBOX_BACKLOG = Gauge("panthera_outbox_backlog", "Outbox rows not yet published", ["service"])
 PUBLISHED = Counter("panthera_events_published_total", "Events published by the relay", ["service"])
+RELAY_LAG = Gauge(
+    "panthera_outbox_oldest_unpublished_seconds",
+    "Age of the oldest outbox row not yet published (0 when none)",
+    ["service"],
+)
 
 log = structlog.get_logger("panthera.relay")
 Row = sa.Row[Any]
@@ -62,6 +70,9 @@ class OutboxRelay:
         self._published: list[int] = []
         self._backlog_checked = 0.0
         self._turn = asyncio.Lock()
+        OUTBOX_BACKLOG.labels(service)
+        PUBLISHED.labels(service)
+        RELAY_LAG.labels(service)
 
     def _select_batch(self) -> sa.Select[Any]:
         t = self.table
@@ -87,8 +98,14 @@ class OutboxRelay:
         """Publish rows in order up to the first failure, which is returned, not raised,
         so that what the bus did accept is still marked."""
         for row in rows:
+            event = Event.model_validate(row.envelope)
             try:
-                await self.bus.publish(Event.model_validate(row.envelope))
+                with tracing.continued(
+                    event.traceContext, f"publish {event.type}", kind=trace.SpanKind.PRODUCER
+                ):
+                    # Consumers continue the publication, which continues the recording.
+                    carried = event.model_copy(update={"traceContext": tracing.current_context()})
+                    await self.bus.publish(carried)
             except Exception as exc:
                 return exc
             self._published.append(int(row.position))
@@ -135,21 +152,32 @@ class OutboxRelay:
         return failure
 
     async def backlog(self) -> int:
+        return (await self._unpublished())[0]
+
+    async def _unpublished(self) -> tuple[int, float]:
+        """How many rows wait, and the age in seconds of the oldest (0 when none)."""
         async with self.db.read() as session:
-            count = await session.scalar(
-                sa.select(sa.func.count())
-                .select_from(self.table)
-                .where(self.table.c.published_at.is_(None))
-            )
-        return int(count or 0)
+            count, oldest = (
+                await session.execute(
+                    sa.select(sa.func.count(), sa.func.min(self.table.c.occurred_at))
+                    .select_from(self.table)
+                    .where(self.table.c.published_at.is_(None))
+                )
+            ).one()
+        if oldest is None:
+            return int(count or 0), 0.0
+        if oldest.tzinfo is None:  # SQLite returns naive datetimes, written in UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(count or 0), max((utcnow() - oldest).total_seconds(), 0.0)
 
     async def _report_backlog(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._backlog_checked < 1.0:
             return
         self._backlog_checked = now
-        backlog = await self.backlog()
+        backlog, age = await self._unpublished()
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        RELAY_LAG.labels(self.service).set(age)
         self.bus.report_backlog(self.service, backlog)
 
     async def run(self) -> None:

@@ -26,7 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic_settings import BaseSettings
 
 from panthera.contracts import EventContract
-from panthera.kernel import migrations
+from panthera.kernel import dependencies, migrations
 from panthera.kernel.auth.tokens import TokenVerifier
 from panthera.kernel.bus import EventBus, create_bus
 from panthera.kernel.consumer import Consumer, Handler
@@ -52,6 +52,19 @@ class ServiceSettings(BaseSettings):
 
 
 RuntimeT = TypeVar("RuntimeT")
+
+
+@dataclass(frozen=True)
+class ServiceMetrics:
+    """How the host feeds a service's own metrics (its `metrics.py`)."""
+
+    start: Callable[[], None] = lambda: None
+    """Creates every labelled series at zero, once the service runs in this process."""
+    committed: Callable[[Sequence[Event]], None] | None = None
+    """Hears the events of each transaction that committed in this process (counters)."""
+    scrape: Callable[[UnitOfWork[Any]], Awaitable[None]] | None = None
+    """Updates gauges read from the service's database, before each scrape of `/metrics`."""
+
 
 RuntimeFactory = Callable[["ServiceHost[RuntimeT]"], AbstractAsyncContextManager[RuntimeT]]
 Observer = Callable[[Received[Any], RuntimeT], Awaitable[None]]
@@ -80,6 +93,8 @@ class ServiceSpec(Generic[RuntimeT]):
     observers: Mapping[type[EventContract], Observer[RuntimeT]] = field(default_factory=dict)
     """Event contract class -> `observer(received, runtime)`, heard by EVERY process of the
     service (no queue group, no inbox, best-effort): for in-memory state, never for data."""
+    metrics: ServiceMetrics | None = None
+    """The service's own metrics (orders placed, sends...) beside the kernel's."""
     outbox: sa.Table | None = None
     """The service's outbox table: set it and the host relays its events to the bus."""
     inbox: sa.Table | None = None
@@ -131,7 +146,22 @@ class ServiceHost(Generic[RuntimeT]):
                 service=spec.name, db=self.db, outbox=self.outbox, bus=self.bus
             )
             self.bus.attach_outbox(spec.name, self.db, self.outbox.table)
+        if spec.metrics is not None:
+            self._feed_metrics(spec.metrics)
         self.app = self._build_app()
+
+    def _feed_metrics(self, metrics: ServiceMetrics) -> None:
+        metrics.start()
+        if metrics.committed is not None and self.outbox is not None:
+            self.outbox.observe(metrics.committed)
+
+    def _scraping(self, stack: AsyncExitStack) -> None:
+        """Update the service's gauges at each scrape while the host runs (not after: its
+        database is gone then)."""
+        scrape = self.spec.metrics.scrape if self.spec.metrics is not None else None
+        if scrape is not None:
+            name = f"{self.spec.name}-{id(self)}"
+            stack.callback(dependencies.at_scrape(name, lambda: scrape(self.uow)))
 
     @property
     def runtime(self) -> RuntimeT:
@@ -180,6 +210,7 @@ class ServiceHost(Generic[RuntimeT]):
                 if self.spec.runtime is not None:
                     self._runtime = await stack.enter_async_context(self.spec.runtime(self))
                     stack.callback(setattr, self, "_runtime", None)
+                self._scraping(stack)
                 if self.consumer is not None and consume:
                     unsubscribe = await self.bus.subscribe(
                         consumer=self.consumer.name,

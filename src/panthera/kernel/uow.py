@@ -110,7 +110,7 @@ class UnitOfWork(Generic[TxT]):
             yield tx
             await tx._flush_events()
         if tx._events and self.outbox is not None:
-            self.outbox.committed()
+            self.outbox.committed(tx.recorded)
         for callback in tx._after_commit:
             await _run_after_commit(callback)
 

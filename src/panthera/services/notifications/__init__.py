@@ -22,6 +22,7 @@ from panthera.services.notifications.channels import (
 from panthera.services.notifications.dynamodb import DynamoNotificationStore
 from panthera.services.notifications.dynamodb_table import create_table, dynamodb_client
 from panthera.services.notifications.handlers import HANDLERS
+from panthera.services.notifications.metrics import NOTIFICATIONS
 from panthera.services.notifications.models import inbox
 from panthera.services.notifications.rendering import Renderer
 from panthera.services.notifications.repository import NotificationsTx, SqlNotificationStore
@@ -119,6 +120,7 @@ spec: ServiceSpec[NotificationsRuntime] = ServiceSpec(
     runtime=runtime,
     transaction=NotificationsTx,
     handlers=HANDLERS,
+    metrics=NOTIFICATIONS,
     inbox=inbox,
     readiness=readiness,
     tags=({"name": "Notifications", "description": "Messages sent to users"},),

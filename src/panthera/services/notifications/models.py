@@ -36,6 +36,7 @@ class NotificationRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(sa.JSON())
 
     __table_args__ = (
         # One message per channel and template per event, whatever the redeliveries.

@@ -13,20 +13,16 @@ import asyncio
 from datetime import timedelta
 
 import structlog
-from prometheus_client import Counter
+from opentelemetry import trace
 
+from panthera.kernel import tracing
 from panthera.kernel.wakeup import woken_or_timed_out
 from panthera.services.notifications.channels import Email, Sms
+from panthera.services.notifications.metrics import SENDS
 from panthera.services.notifications.service import NotificationsRuntime
 from panthera.services.notifications.store import Notification
 
 log = structlog.get_logger("panthera.notifications")
-
-SENDS = Counter(
-    "panthera_notifications_sends_total",
-    "Notification send attempts by channel and outcome",
-    ["channel", "outcome"],
-)
 
 
 async def _send(rt: NotificationsRuntime, notification: Notification) -> None:
@@ -48,6 +44,16 @@ async def _send(rt: NotificationsRuntime, notification: Notification) -> None:
 
 
 async def _send_one(rt: NotificationsRuntime, claimed: Notification) -> None:
+    """One attempt, in a span of the trace of the event that caused the notification."""
+    with tracing.continued(
+        claimed.trace_context, f"send {claimed.channel}", kind=trace.SpanKind.CLIENT
+    ) as span:
+        span.set_attribute("notification.template", claimed.template)
+        span.set_attribute("notification.attempt", claimed.attempts)
+        await _attempt(rt, claimed)
+
+
+async def _attempt(rt: NotificationsRuntime, claimed: Notification) -> None:
     try:
         await _send(rt, claimed)
     except Exception as exc:

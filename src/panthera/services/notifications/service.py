@@ -13,6 +13,7 @@ import structlog
 
 from panthera.contracts.orders import OrderEvent, OrderReason
 from panthera.contracts.users import UserProfile, UserRegistered
+from panthera.kernel import tracing
 from panthera.kernel.auth.principals import Principal
 from panthera.kernel.database import utcnow
 from panthera.kernel.errors import NotFound
@@ -137,6 +138,7 @@ async def notify(
             created_at=now,
             sent_at=None,
             next_attempt_at=now,
+            trace_context=tracing.current_context(),
         )
 
     messages: list[Notification] = []

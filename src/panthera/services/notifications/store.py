@@ -66,6 +66,8 @@ class Notification:
     sent_at: datetime | None
     next_attempt_at: datetime | None
     """When a sender may (re)try it: due now, after a backoff, or once a lease expires."""
+    trace_context: dict[str, str] | None = None
+    """The trace of the event that caused it (`traceparent`): each send continues it."""
 
 
 class NotificationStore(Protocol):

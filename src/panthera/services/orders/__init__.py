@@ -18,6 +18,7 @@ from panthera.services.orders.api import router as orders_router
 from panthera.services.orders.catalog import HttpCatalog
 from panthera.services.orders.decisions import DECISIVE, on_decided
 from panthera.services.orders.handlers import HANDLERS
+from panthera.services.orders.metrics import ORDERS
 from panthera.services.orders.models import inbox, outbox
 from panthera.services.orders.payments import PaymentProvider, SandboxPaymentProvider
 from panthera.services.orders.payments_api import router as payments_router
@@ -88,6 +89,7 @@ spec: ServiceSpec[OrdersRuntime] = ServiceSpec(
     runtime=runtime,
     transaction=OrdersTx,
     handlers=HANDLERS,
+    metrics=ORDERS,
     observers=dict.fromkeys(DECISIVE, _decided),
     outbox=outbox,
     inbox=inbox,

@@ -32,4 +32,5 @@ def order_event(contract: type[E], order: Order) -> E:
             )
             for line in order.lines
         ],
+        placed_at=order.created_at,
     )

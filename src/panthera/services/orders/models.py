@@ -42,6 +42,8 @@ class Order(Base):
     request_hash: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # The checkout's trace (`traceparent`): the payment worker and the expiry job continue it.
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(sa.JSON())
 
     lines: Mapped[list[OrderLine]] = relationship(
         order_by="OrderLine.position", lazy="selectin", cascade="all, delete-orphan"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from panthera.services.orders.catalog import Catalog
 from panthera.services.orders.decisions import DecisionWatch
+from panthera.services.orders.metrics import count_payments
 from panthera.services.orders.payments import PaymentProvider
 from panthera.services.orders.repository import OrdersUoW
 from panthera.services.orders.settings import OrdersSettings
@@ -22,3 +23,6 @@ class OrdersRuntime:
     """Set after a commit that made a charge or a refund due: wakes the payment worker."""
     decisions: DecisionWatch = field(default_factory=DecisionWatch)
     """Requests of this process waiting for an order's decision."""
+
+    def __post_init__(self) -> None:
+        count_payments(self.payments)

@@ -18,6 +18,7 @@ from datetime import timedelta
 import structlog
 
 from panthera.contracts.orders import OrderConfirmed, OrderReason, OrderRejected
+from panthera.kernel import tracing
 from panthera.kernel.database import utcnow
 from panthera.services.orders import lifecycle, reasons
 from panthera.services.orders.events import order_event
@@ -75,7 +76,7 @@ async def process_payments(
         due = await tx.orders.in_states(lifecycle.CHARGE_DUE, limit=batch)
         refunds = await tx.orders.in_states(lifecycle.REFUNDED.sources, limit=batch)
     moved = 0
-    for order in due:
+    for order in tracing.each(due, "orders.charge", lambda o: o.trace_context):
         result = await payments.charge(
             idempotency_key=str(order.id),
             amount=order.total,
@@ -85,7 +86,7 @@ async def process_payments(
         moved += await settle_charge(
             uow=uow, order_id=order.id, result=result, payments_due=payments_due
         )
-    for order in refunds:
+    for order in tracing.each(refunds, "orders.refund", lambda o: o.trace_context):
         if order.payment_reference is not None:
             await payments.refund(reference=order.payment_reference)
         await refunded(uow=uow, order_id=order.id)
@@ -177,7 +178,7 @@ async def _expire(uow: OrdersUoW, step: lifecycle.Step, after: timedelta) -> int
     expired = 0
     reason = OrderReason.EXPIRED
     async with uow.write() as tx:
-        for found in stale:
+        for found in tracing.each(stale, "orders.expire", lambda o: o.trace_context):
             order = await tx.orders.get(found.id)
             if order is None or not step.allows(order.state):
                 continue  # answered meanwhile

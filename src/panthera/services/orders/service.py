@@ -26,6 +26,7 @@ from panthera.contracts.orders import (
     OrderStatus,
     PaymentStatus,
 )
+from panthera.kernel import tracing
 from panthera.kernel.auth.principals import Principal
 from panthera.kernel.database import utcnow
 from panthera.kernel.errors import BadRequest, Conflict, FieldError, NotFound
@@ -115,6 +116,7 @@ async def place(
         request_hash=request_hash,
         created_at=now,
         updated_at=now,
+        trace_context=tracing.current_context(),
         lines=[
             OrderLine(
                 position=i,

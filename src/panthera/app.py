@@ -21,7 +21,8 @@ from panthera.gateway.settings import GatewaySettings
 from panthera.gateway.table import SITE_OWNER, platform_table, service_routes
 from panthera.kernel import dependencies, observability
 from panthera.kernel.auth.keys import load_or_create_signing_key
-from panthera.kernel.auth.tokens import TokenVerifier
+from panthera.kernel.auth.revocations import Revocations
+from panthera.kernel.auth.tokens import TOKEN_LEEWAY_SECONDS, TokenVerifier
 from panthera.kernel.body_limit import BodyLimit
 from panthera.kernel.bus import create_bus
 from panthera.kernel.http_cache import PublicReads
@@ -38,10 +39,23 @@ SERVICES: dict[str, ServiceSpec[Any]] = {
 }
 
 
+def revocations(settings: Settings) -> Revocations:
+    """Revoked token versions, kept a token's lifetime: in Redis too when there is one."""
+    return Revocations(
+        ttl_seconds=settings.access_token_ttl_seconds + TOKEN_LEEWAY_SECONDS,
+        redis_url=settings.redis_url,
+    )
+
+
 def local_verifier(settings: Settings) -> TokenVerifier:
     """A verifier trusting this installation's own signing key."""
     key = load_or_create_signing_key(settings.signing_key_path)
-    verifier = TokenVerifier(issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    verifier = TokenVerifier(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=TOKEN_LEEWAY_SECONDS,
+        revocations=revocations(settings),
+    )
     verifier.add_key(key.kid, key.public_key)
     return verifier
 
@@ -58,7 +72,11 @@ def remote_verifier(settings: Settings, users_url: str) -> TokenVerifier:
             return keys
 
     return TokenVerifier(
-        issuer=settings.jwt_issuer, audience=settings.jwt_audience, refresher=fetch
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=TOKEN_LEEWAY_SECONDS,
+        refresher=fetch,
+        revocations=revocations(settings),
     )
 
 

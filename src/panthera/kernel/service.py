@@ -26,6 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic_settings import BaseSettings
 
 from panthera.contracts import EventContract
+from panthera.contracts.users import SessionsRevoked
 from panthera.kernel import migrations
 from panthera.kernel.auth.tokens import TokenVerifier
 from panthera.kernel.bus import EventBus, create_bus
@@ -185,6 +186,15 @@ class ServiceHost(Generic[RuntimeT]):
                         deliver=self.consumer.handle,
                     )
                     stack.push_async_callback(unsubscribe)
+                if consume:
+                    # Every process hears revocations, whatever its service: its verifier
+                    # must refuse the user's older tokens (the users service also writes
+                    # them to the shared store at once; this is the copy of last resort).
+                    stack.push_async_callback(
+                        await self.bus.observe(
+                            types=[SessionsRevoked.TYPE], deliver=self._remember_revocation
+                        )
+                    )
                 if self.spec.observers and consume:
                     stack.push_async_callback(
                         await self.bus.observe(
@@ -195,6 +205,10 @@ class ServiceHost(Generic[RuntimeT]):
                 yield
         finally:
             await self.db.dispose()
+
+    async def _remember_revocation(self, event: Event) -> None:
+        revoked = SessionsRevoked.model_validate(event.data)
+        await self.verifier.revocations.revoke_below(revoked.user_id, revoked.token_version)
 
     async def _observe(self, event: Event) -> None:
         for contract, observer in self.spec.observers.items():

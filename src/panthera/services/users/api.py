@@ -18,6 +18,8 @@ from panthera.kernel.service import runtime_of
 from panthera.services.users import service
 from panthera.services.users.schemas import (
     LoginRequest,
+    LogoutRequest,
+    PasswordChangeRequest,
     RefreshRequest,
     TokenResponse,
     User,
@@ -77,6 +79,26 @@ async def get_me(rt: Runtime, actor: CurrentPrincipal) -> User:
     return User.model_validate(await service.get(rt=rt, user_id=actor.user_id, actor=actor))
 
 
+@users.post(
+    "/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Change the signed-in user's password",
+    responses=responses(400, 401, 429),
+)
+async def change_password(
+    rt: Runtime, body: PasswordChangeRequest, actor: CurrentPrincipal, request: Request
+) -> Response:
+    """Change the caller's password; every other session ends (401: wrong current one)."""
+    await service.change_password(
+        rt=rt,
+        actor=actor,
+        current=body.current_password,
+        new=body.new_password,
+        client=request.client.host if request.client else "unknown",
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @users.get(
     "/{userId}",
     response_model=User,
@@ -92,7 +114,7 @@ async def get_user(rt: Runtime, user_id: UserId, actor: CurrentPrincipal) -> Use
     "/{userId}",
     response_model=User,
     summary="Update an existing user by ID",
-    responses=responses(400, 401, 403, 404, 409),
+    responses=responses(400, 401, 403, 404, 409),  # 409: email taken, or the last admin
 )
 async def update_user(
     rt: Runtime,
@@ -108,7 +130,7 @@ async def update_user(
     "/{userId}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a user by ID",
-    responses=responses(400, 401, 403, 404),
+    responses=responses(400, 401, 403, 404, 409),  # 409: the last admin
 )
 async def delete_user(rt: Runtime, user_id: UserId, actor: CurrentPrincipal) -> Response:
     """Delete an account: self or admin."""
@@ -157,9 +179,10 @@ async def refresh(rt: Runtime, body: RefreshRequest) -> TokenResponse:
     summary="End a session",
     responses=responses(400, 401),
 )
-async def logout(rt: Runtime, body: RefreshRequest) -> Response:
-    """Revoke the refresh token and every token rotated from the same login."""
-    await service.logout(rt=rt, refresh_token=body.refresh_token)
+async def logout(rt: Runtime, body: LogoutRequest) -> Response:
+    """Revoke the refresh token and every token rotated from the same login; with
+    `allSessions`, every session of the user and every access token issued so far."""
+    await service.logout(rt=rt, refresh_token=body.refresh_token, everywhere=body.all_sessions)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -113,6 +113,20 @@ class RefreshRequest(ApiInput):
     refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class LogoutRequest(RefreshRequest):
+    all_sessions: bool = Field(
+        default=False,
+        description="End every session of the user and void every access token issued so far.",
+    )
+
+
+class PasswordChangeRequest(ApiInput):
+    current_password: Annotated[str, Field(min_length=1, max_length=128)]
+    new_password: Password
+
+    _strong = field_validator("new_password")(check_password_strength)
+
+
 class TokenResponse(ApiModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -307,3 +308,65 @@ async def test_no_response_ever_carries_a_password_hash(
     ]:
         assert "$argon2" not in response.text
         assert "password" not in response.text.lower()
+
+
+async def test_the_last_admin_can_neither_leave_nor_be_demoted(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """Issue 10, finding 7: the shop would have nobody to run it."""
+    path = f"/v1/users/{admin.id}"
+    assert (
+        "last admin"
+        in assert_problem(await client.delete(path, headers=admin.headers), 409)["detail"]
+    )
+    demoted = await client.put(path, headers=admin.headers, json={"role": "customer"})
+    assert_problem(demoted, 409)
+    assert (await client.get(path, headers=admin.headers)).json()["role"] == "admin"
+    created = await client.post(
+        "/v1/users",
+        headers=admin.headers,
+        json={
+            "username": "second",
+            "email": "second@example.com",
+            "password": STRONG_PASSWORD,
+            "role": "admin",
+        },
+    )
+    assert created.status_code == 201
+    # With another admin, either may go; then the other is the last one.
+    assert (await client.delete(path, headers=admin.headers)).status_code == 204
+    second = await client.post(
+        "/v1/auth/login", json={"email": "second@example.com", "password": STRONG_PASSWORD}
+    )
+    token = {"Authorization": f"Bearer {second.json()['accessToken']}"}
+    own = f"/v1/users/{created.json()['id']}"
+    assert_problem(await client.put(own, headers=token, json={"role": "customer"}), 409)
+
+
+async def test_two_admins_removing_each_other_at_once_leave_one(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    created = await client.post(
+        "/v1/users",
+        headers=admin.headers,
+        json={
+            "username": "rival",
+            "email": "rival@example.com",
+            "password": STRONG_PASSWORD,
+            "role": "admin",
+        },
+    )
+    assert created.status_code == 201
+    rival = await client.post(
+        "/v1/auth/login", json={"email": "rival@example.com", "password": STRONG_PASSWORD}
+    )
+    rival_headers = {"Authorization": f"Bearer {rival.json()['accessToken']}"}
+    answers = await asyncio.gather(
+        client.delete(f"/v1/users/{created.json()['id']}", headers=admin.headers),
+        client.delete(f"/v1/users/{admin.id}", headers=rival_headers),
+    )
+    assert sorted(a.status_code for a in answers) in ([204, 409], [204, 401])
+    listed = await client.get("/v1/users", headers=admin.headers)
+    if listed.status_code == 401:  # the rival won: the first admin is gone
+        listed = await client.get("/v1/users", headers=rival_headers)
+    assert [u["role"] for u in listed.json()["users"]] == ["admin"]

@@ -252,6 +252,16 @@ async def test_listing_is_per_customer_and_admin_filters_by_status(
         lambda b: b.update(total=1),
         # Lines of one product add up, and the sum is bounded too.
         lambda b: b.update(items=[b["items"][0] | {"quantity": 600}] * 2),
+        # Issue 10, finding 5: strict types, real ISO codes.
+        lambda b: b["items"][0].update(quantity="2"),
+        lambda b: b["items"][0].update(quantity=True),
+        lambda b: b["items"][0].update(quantity=1.0),
+        lambda b: b["shippingAddress"].update(country="XX"),
+        lambda b: b["shippingAddress"].update(country="fr"),
+        # Issue 10, finding 6: control characters.
+        lambda b: b["shippingAddress"].update(name="Ali\u0000ce"),
+        lambda b: b["shippingAddress"].update(city="Paris\x1b[2J"),
+        lambda b: b["payment"].update(token="tok_visa\u0000"),
     ],
 )
 async def test_bad_orders_are_400_and_write_nothing(

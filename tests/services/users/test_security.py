@@ -370,3 +370,45 @@ async def test_two_admins_removing_each_other_at_once_leave_one(
     if listed.status_code == 401:  # the rival won: the first admin is gone
         listed = await client.get("/v1/users", headers=rival_headers)
     assert [u["role"] for u in listed.json()["users"]] == ["admin"]
+
+
+@pytest.mark.parametrize("field", ["username", "password", "firstName", "lastName", "email"])
+async def test_control_characters_are_400_on_either_database(
+    client: httpx.AsyncClient, field: str
+) -> None:
+    """Issue 10, finding 6: PostgreSQL refuses NUL in text, SQLite stored it."""
+    body = {
+        "username": "nul.user",
+        "email": "nul@example.com",
+        "password": STRONG_PASSWORD,
+        "firstName": "Nul",
+        "lastName": "User",
+    }
+    body[field] = body[field][:2] + "\u0000" + body[field][2:]
+    assert_problem(await client.post("/v1/users", json=body), 400)
+    login = await client.post(
+        "/v1/auth/login", json={"email": "nul@example.com", "password": "Strong\u0000Pass1"}
+    )
+    assert_problem(login, 400)
+    lone_surrogate = b'{"username":"x\\ud800yz","email":"s@example.com","password":"Aa345678"}'
+    answer = await client.post(
+        "/v1/users", content=lone_surrogate, headers={"content-type": "application/json"}
+    )
+    assert_problem(answer, 400)
+    assert (
+        await client.post(
+            "/v1/auth/login", json={"email": "nul@example.com", "password": STRONG_PASSWORD}
+        )
+    ).status_code == 401
+
+
+@pytest.mark.parametrize("value", ["true", "1", 1, None])
+async def test_all_sessions_is_a_strict_boolean(
+    client: httpx.AsyncClient, alice: Account, value: object
+) -> None:
+    """Issue 10, finding 5."""
+    answer = await client.post(
+        "/v1/auth/logout", json={"refreshToken": alice.refresh_token, "allSessions": value}
+    )
+    assert_problem(answer, 400)
+    assert (await client.get("/v1/users/me", headers=alice.headers)).status_code == 200

@@ -11,6 +11,7 @@ from panthera.kernel.auth.dependencies import AdminPrincipal, OptionalPrincipal
 from panthera.kernel.errors import BadRequest, Forbidden, Unauthorized, responses
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.routes import edge
+from panthera.kernel.schemas import Currency
 from panthera.kernel.service import runtime_of
 from panthera.services.catalog import categories as category_cases
 from panthera.services.catalog import inventory
@@ -23,7 +24,6 @@ from panthera.services.catalog.schemas import (
     CategoryCreate,
     CategoryList,
     CategoryUpdate,
-    Currency,
     Product,
     ProductCreate,
     ProductList,

@@ -6,17 +6,23 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StrictInt, StringConstraints
 
-from panthera.contracts.orders import MAX_UNITS_PER_PRODUCT, OrderReason, OrderStatus, PaymentStatus
-from panthera.kernel.schemas import ApiInput, ApiModel
+from panthera.contracts.orders import (
+    MAX_PRODUCTS_PER_ORDER,
+    MAX_UNITS_PER_PRODUCT,
+    OrderReason,
+    OrderStatus,
+    PaymentStatus,
+)
+from panthera.kernel.schemas import ApiInput, ApiModel, Country
 
 Line = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class OrderItemIn(ApiInput):
     product_id: uuid.UUID
-    quantity: int = Field(
+    quantity: StrictInt = Field(
         ge=1,
         le=MAX_UNITS_PER_PRODUCT,
         description=f"At most {MAX_UNITS_PER_PRODUCT} units of a product in one order, "
@@ -30,9 +36,7 @@ class AddressIn(ApiInput):
     line2: Line | None = None
     city: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
-        description="ISO 3166-1 alpha-2 code, e.g. FR"
-    )
+    country: Country
 
 
 class PaymentIn(ApiInput):
@@ -42,7 +46,7 @@ class PaymentIn(ApiInput):
 
 
 class OrderCreate(ApiInput):
-    items: list[OrderItemIn] = Field(min_length=1, max_length=50)
+    items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_PRODUCTS_PER_ORDER)
     shipping_address: AddressIn
     payment: PaymentIn
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints, field_validator
+from pydantic import EmailStr, Field, StrictBool, StringConstraints, field_validator
 
 from panthera.kernel.auth.principals import Role
 from panthera.kernel.schemas import ApiInput, ApiModel
@@ -114,7 +114,7 @@ class RefreshRequest(ApiInput):
 
 
 class LogoutRequest(RefreshRequest):
-    all_sessions: bool = Field(
+    all_sessions: StrictBool = Field(
         default=False,
         description="End every session of the user and void every access token issued so far.",
     )

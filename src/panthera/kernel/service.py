@@ -39,6 +39,7 @@ from panthera.kernel.openapi import install_openapi
 from panthera.kernel.ops import ops_router
 from panthera.kernel.outbox import Outbox
 from panthera.kernel.relay import OutboxRelay
+from panthera.kernel.routes import method_not_allowed
 from panthera.kernel.settings import Settings
 from panthera.kernel.startup import wait_until_available
 from panthera.kernel.uow import Transaction, UnitOfWork
@@ -151,6 +152,7 @@ class ServiceHost(Generic[RuntimeT]):
         )
         app.state.host = self
         install_error_handlers(app)
+        app.add_exception_handler(405, method_not_allowed)
         install_openapi(app)
         if self.standalone:
             app.include_router(ops_router(lambda: [(self.spec.name, self.ready)]))

@@ -377,7 +377,7 @@ async def test_hostile_attributes_are_400_and_commit_nothing(
         {"currency": "eur"},
         {"currency": "XXY"},
         {"price": "100"},
-        {"price": 100.0},
+        {"price": 100.5},
         {"price": True},
     ],
 )

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl, StrictInt, StringConstraints, field_validator
 
-from panthera.kernel.schemas import ApiInput, ApiModel, BoundedJson, Currency
+from panthera.kernel.schemas import ApiInput, ApiModel, BoundedJson, Currency, WholeNumber
 
 MAX_PRICE = 100_000_000_00  # minor units: a hundred million in the major unit
 MAX_STOCK = 10_000_000
@@ -21,11 +21,12 @@ def _slug(value: str) -> str:
     return value
 
 
-# Strict: a price or a quantity sent as "12" or 12.5 is a client bug worth reporting.
 Price = Annotated[
-    StrictInt, Field(ge=0, le=MAX_PRICE, description="Integer amount in minor units (cents).")
+    StrictInt,
+    Field(ge=0, le=MAX_PRICE, description="Integer amount in minor units (cents)."),
+    WholeNumber,
 ]
-Quantity = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
+Quantity = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK), WholeNumber]
 Sku = Annotated[
     str,
     StringConstraints(

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import Field, StrictInt, StringConstraints
+from pydantic import Field, StringConstraints
 
 from panthera.contracts.orders import (
     MAX_PRODUCTS_PER_ORDER,
@@ -15,14 +15,14 @@ from panthera.contracts.orders import (
     OrderStatus,
     PaymentStatus,
 )
-from panthera.kernel.schemas import ApiInput, ApiModel, Country
+from panthera.kernel.schemas import ApiInput, ApiModel, Country, JsonInt
 
 Line = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class OrderItemIn(ApiInput):
     product_id: uuid.UUID
-    quantity: StrictInt = Field(
+    quantity: JsonInt = Field(
         ge=1,
         le=MAX_UNITS_PER_PRODUCT,
         description=f"At most {MAX_UNITS_PER_PRODUCT} units of a product in one order, "

@@ -12,7 +12,7 @@ from panthera.kernel.auth.dependencies import (
     CurrentPrincipal,
     OptionalPrincipal,
 )
-from panthera.kernel.errors import responses
+from panthera.kernel.errors import problem, responses
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.service import runtime_of
 from panthera.services.users import service
@@ -77,6 +77,12 @@ async def create_user(rt: Runtime, body: UserCreateRequest, actor: OptionalPrinc
 async def get_me(rt: Runtime, actor: CurrentPrincipal) -> User:
     """The caller's own profile."""
     return User.model_validate(await service.get(rt=rt, user_id=actor.user_id, actor=actor))
+
+
+@users.api_route("/me", methods=["PUT", "DELETE"], include_in_schema=False)
+async def me_is_read_only(request: Request) -> Response:
+    """`/me` is not an id: without this, `PUT /v1/users/me` would be parsed as one (400)."""
+    return problem(request, 405, "Method Not Allowed", headers={"Allow": "GET"})
 
 
 @users.post(

@@ -27,6 +27,7 @@ from panthera.kernel.body_limit import BodyLimit
 from panthera.kernel.bus import create_bus
 from panthera.kernel.http_cache import PublicReads
 from panthera.kernel.http_client import Peers
+from panthera.kernel.plain_text import PlainText
 from panthera.kernel.ratelimit import RateLimiter
 from panthera.kernel.routes import RouteRules
 from panthera.kernel.service import ServiceHost, ServiceSettings, ServiceSpec
@@ -96,11 +97,12 @@ def wire_in_process_calls(hosts: Sequence[ServiceHost[Any]]) -> None:
 
 
 def guarded(host: ServiceHost[Any], gateway: GatewaySettings) -> ASGIApp:
-    """A service app as it faces the edge, in either topology: its bodies bounded by its
-    routes' limits while they stream, its public reads answered with cache headers."""
+    """A service app as it faces the edge, in either topology: paths and queries without
+    control characters, its bodies bounded by its routes' limits while they stream, its
+    public reads answered with cache headers."""
     rules = RouteRules(route.rule for route in service_routes(host.spec))
-    return BodyLimit(
-        PublicReads(host.app, rules=rules), rules=rules, default=gateway.max_body_bytes
+    return PlainText(
+        BodyLimit(PublicReads(host.app, rules=rules), rules=rules, default=gateway.max_body_bytes)
     )
 
 

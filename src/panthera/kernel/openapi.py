@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 
 from panthera.kernel.errors import PROBLEM_JSON
 from panthera.kernel.routes import RouteRule, rules_of
+from panthera.kernel.schemas import TEXT_PATTERN
 
 ERROR_COMPONENTS = {
     400: "BadRequestError",
@@ -44,6 +45,11 @@ def _error_response(status: int) -> dict[str, Any]:
 def _document_the_edge(operation: dict[str, Any], rule: RouteRule | None) -> None:
     """What every route may answer besides its own errors, and who may call it."""
     responses = operation.setdefault("responses", {})
+    for parameter in operation.get("parameters", ()):
+        schema = parameter.get("schema", {})
+        for option in [schema, *schema.get("anyOf", ())]:
+            if option.get("type") == "string" and not {"pattern", "format", "enum"} & set(option):
+                option["pattern"] = TEXT_PATTERN  # kernel.plain_text refuses the others
     if operation.get("parameters") or operation.get("requestBody"):
         responses.setdefault("400", {})  # invalid input
     if operation.get("requestBody"):

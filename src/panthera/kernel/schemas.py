@@ -38,13 +38,18 @@ MAX_JSON_NODES = 500
 """Values and keys of a free-form JSON document, counted all together."""
 
 
+def has_control_characters(text: str) -> bool:
+    """Whether `text` holds a character no field has a use for (see the module's doc)."""
+    return _FORBIDDEN.search(text) is not None
+
+
 def _check_text(value: Any) -> None:
     """Refuse forbidden characters in `value`, or in any string inside it."""
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, str):
-            if _FORBIDDEN.search(item):
+            if has_control_characters(item):
                 raise ValueError(
                     "text may not contain control characters (other than tab and new line)"
                 )

@@ -46,6 +46,8 @@ def _document_the_edge(operation: dict[str, Any], rule: RouteRule | None) -> Non
     """What every route may answer besides its own errors, and who may call it."""
     responses = operation.setdefault("responses", {})
     for parameter in operation.get("parameters", ()):
+        if parameter.get("in") not in ("path", "query"):
+            continue
         schema = parameter.get("schema", {})
         for option in [schema, *schema.get("anyOf", ())]:
             if option.get("type") == "string" and not {"pattern", "format", "enum"} & set(option):

@@ -16,6 +16,7 @@ from typing import Any
 
 from panthera.kernel.auth.keys import load_or_create_signing_key
 from panthera.kernel.auth.passwords import PasswordHasher
+from panthera.kernel.auth.revocations import Revocations
 from panthera.kernel.auth.tokens import TokenIssuer
 from panthera.kernel.database import utcnow
 from panthera.kernel.fakes import FakeUnitOfWork
@@ -38,6 +39,9 @@ class FakeUsers:
 
     async def get_by_email(self, email: str) -> User | None:
         return next((u for u in self.rows.values() if u.email == email.lower()), None)
+
+    async def get_locked(self, user_id: uuid.UUID) -> User | None:
+        return self.rows.get(user_id)
 
     async def taken(
         self, *, username: str | None, email: str | None, excluding: uuid.UUID | None = None
@@ -147,5 +151,6 @@ def runtime(
             ttl_seconds=300,
         ),
         limiter=RateLimiter(None),
+        revocations=Revocations(ttl_seconds=300),
     )
     return rt, uow

@@ -23,6 +23,11 @@ class Users(Protocol):
 
     async def get_by_email(self, email: str) -> User | None: ...
 
+    async def get_locked(self, user_id: uuid.UUID) -> User | None:
+        """The account, locked until the transaction ends (on PostgreSQL): a session
+        issued meanwhile sees the token version a concurrent revocation leaves."""
+        ...
+
     async def taken(
         self, *, username: str | None, email: str | None, excluding: uuid.UUID | None = None
     ) -> str | None:
@@ -82,6 +87,15 @@ class UserRepository:
 
     async def get_by_email(self, email: str) -> User | None:
         found = await self.session.execute(sa.select(User).where(User.email == email.lower()))
+        return found.scalar_one_or_none()
+
+    async def get_locked(self, user_id: uuid.UUID) -> User | None:
+        found = await self.session.execute(
+            sa.select(User)
+            .where(User.id == user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         return found.scalar_one_or_none()
 
     async def taken(

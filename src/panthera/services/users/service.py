@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -36,7 +36,7 @@ class UsersRuntime:
     hasher: PasswordHasher
     issuer: TokenIssuer
     limiter: RateLimiter
-    revocations: Revocations = field(default_factory=lambda: Revocations(ttl_seconds=905))
+    revocations: Revocations
     """Where revoked token versions take effect at once (the verifier's, in Redis too)."""
 
 
@@ -203,7 +203,7 @@ async def change_password(
         raise Unauthorized("The current password is not right")
     password_hash = await rt.hasher.hash(new)
     async with rt.uow.write() as tx:
-        user = await tx.users.get(actor.user_id)
+        user = await tx.users.get_locked(actor.user_id)
         if user is None:
             raise Unauthorized("Access token revoked: sign in again")
         user.password_hash = password_hash
@@ -255,7 +255,7 @@ async def login(*, rt: UsersRuntime, email: str, password: str, client: str) -> 
         raise Unauthorized("Invalid email or password")
     async with rt.uow.write() as tx:
         # Read again in the transaction: a revocation may have raised the version since.
-        current = await tx.users.get(user.id)
+        current = await tx.users.get_locked(user.id)
         if current is None:
             raise Unauthorized("Invalid email or password")
         token, row = _new_refresh_token(rt, current, family_id=uuid.uuid4())
@@ -272,7 +272,7 @@ async def refresh(*, rt: UsersRuntime, refresh_token: str) -> Session:
         if row is None or row.expires_at <= now:
             raise Unauthorized("Invalid or expired refresh token")
         if row.revoked_at is None and await tx.tokens.spend(row.id, now):
-            user = await tx.users.get(row.user_id)
+            user = await tx.users.get_locked(row.user_id)
             if user is None:
                 raise Unauthorized("Invalid or expired refresh token")
             token, new_row = _new_refresh_token(rt, user, family_id=row.family_id)

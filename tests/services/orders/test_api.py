@@ -346,3 +346,16 @@ async def test_openapi_documents_the_reason_codes(client: httpx.AsyncClient) -> 
     assert "reasonText" in order and order["reasonText"]["description"]
     reasons = schemas["OrderReason"]["enum"]
     assert {"out_of_stock", "payment_declined", "expired", "cancelled_by_customer"} <= set(reasons)
+
+
+async def test_a_quantity_written_2_0_is_the_integer_2(
+    client: httpx.AsyncClient, admin: Account, alice: Account
+) -> None:
+    """JSON (and JSON Schema) read 2.0 as the integer 2; only strings, booleans and
+    fractions are loose types (issue 10, finding 5)."""
+    product = await make_product(client, admin, stock=5)
+    placed = await place(
+        client, alice, order_body(product) | {"items": [{"productId": product, "quantity": 2.0}]}
+    )
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["items"][0]["quantity"] == 2

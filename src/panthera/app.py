@@ -22,12 +22,14 @@ from panthera.gateway.settings import GatewaySettings
 from panthera.gateway.table import SITE_OWNER, platform_table, service_routes
 from panthera.kernel import dependencies, observability
 from panthera.kernel.auth.keys import load_or_create_signing_key
-from panthera.kernel.auth.tokens import TokenVerifier
+from panthera.kernel.auth.revocations import Revocations
+from panthera.kernel.auth.tokens import TOKEN_LEEWAY_SECONDS, TokenVerifier
 from panthera.kernel.body_limit import BodyLimit
 from panthera.kernel.bus import create_bus
 from panthera.kernel.http_cache import PublicReads
 from panthera.kernel.http_client import Peers
 from panthera.kernel.ops import ops_router
+from panthera.kernel.plain_text import PlainText
 from panthera.kernel.ratelimit import RateLimiter
 from panthera.kernel.routes import RouteRules
 from panthera.kernel.service import ServiceHost, ServiceSettings, ServiceSpec
@@ -41,10 +43,24 @@ SERVICES: dict[str, ServiceSpec[Any]] = {
 }
 
 
+def revocations(settings: Settings) -> Revocations:
+    """Revoked token versions, kept a token's lifetime: in Redis too when there is one."""
+    return Revocations(
+        ttl_seconds=settings.access_token_ttl_seconds + TOKEN_LEEWAY_SECONDS,
+        redis_url=settings.redis_url,
+        prefix=settings.redis_prefix,
+    )
+
+
 def local_verifier(settings: Settings) -> TokenVerifier:
     """A verifier trusting this installation's own signing key."""
     key = load_or_create_signing_key(settings.signing_key_path)
-    verifier = TokenVerifier(issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    verifier = TokenVerifier(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=TOKEN_LEEWAY_SECONDS,
+        revocations=revocations(settings),
+    )
     verifier.add_key(key.kid, key.public_key)
     return verifier
 
@@ -61,7 +77,11 @@ def remote_verifier(settings: Settings, users_url: str) -> TokenVerifier:
             return keys
 
     return TokenVerifier(
-        issuer=settings.jwt_issuer, audience=settings.jwt_audience, refresher=fetch
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=TOKEN_LEEWAY_SECONDS,
+        refresher=fetch,
+        revocations=revocations(settings),
     )
 
 
@@ -81,11 +101,12 @@ def wire_in_process_calls(hosts: Sequence[ServiceHost[Any]]) -> None:
 
 
 def guarded(host: ServiceHost[Any], gateway: GatewaySettings) -> ASGIApp:
-    """A service app as it faces the edge, in either topology: its bodies bounded by its
-    routes' limits while they stream, its public reads answered with cache headers."""
+    """A service app as it faces the edge, in either topology: paths and queries without
+    control characters, its bodies bounded by its routes' limits while they stream, its
+    public reads answered with cache headers."""
     rules = RouteRules(route.rule for route in service_routes(host.spec))
-    return BodyLimit(
-        PublicReads(host.app, rules=rules), rules=rules, default=gateway.max_body_bytes
+    return PlainText(
+        BodyLimit(PublicReads(host.app, rules=rules), rules=rules, default=gateway.max_body_bytes)
     )
 
 

@@ -88,6 +88,14 @@ def requests_counted(service_url: str, method: str, route: str) -> float:
     return sum(float(value) for value in re.findall(pattern, text, re.MULTILINE))
 
 
+def resident_bytes(base: str) -> float:
+    """A process's resident memory, as its own /metrics reports it."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    found = re.search(r"^process_resident_memory_bytes ([\d.e+]+)$", text, re.MULTILINE)
+    assert found, "no process_resident_memory_bytes in /metrics"
+    return float(found.group(1))
+
+
 @dataclass
 class RawAnswer:
     status: int

@@ -32,6 +32,7 @@ from tests.e2e.edge import (
     machine_address,
     post_chunked,
     requests_counted,
+    resident_bytes,
 )
 from tests.e2e.shop import wait_for
 
@@ -300,10 +301,12 @@ def test_a_chunked_body_over_the_default_limit_is_refused_at_the_edge(edge: Edge
 
 def test_a_service_alone_cuts_off_a_200_mb_chunked_login(edge: Edge) -> None:
     """Issue 10, finding 1, on a service process with nothing in front of it."""
+    before = resident_bytes(edge.url("users"))
     answer = post_chunked(edge.services["users"][0].port, "/v1/auth/login", total=200 * 2**20)
     assert answer.status == 413
     assert json.loads(answer.body)["status"] == 413
     assert answer.sent < 32 * 2**20  # cut off near the 1 MiB limit, plus socket buffers
+    assert resident_bytes(edge.url("users")) - before < 64 * 2**20  # the body was not kept
 
 
 def test_the_login_limit_per_address_sees_the_client_behind_the_edge(edge: Edge) -> None:

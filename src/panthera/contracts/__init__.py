@@ -14,6 +14,7 @@ ALL: tuple[type[EventContract], ...] = (
     users.UserRegistered,
     users.UserUpdated,
     users.UserDeleted,
+    users.SessionsRevoked,
     catalog.ProductCreated,
     catalog.ProductUpdated,
     catalog.ProductDeleted,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Literal
+
+from pydantic import Field
 
 from panthera.contracts.base import EventContract
 
@@ -39,3 +42,25 @@ class UserUpdated(UserProfile):
 
 class UserDeleted(UserEvent):
     TYPE = "users.user.deleted"
+
+
+class RevocationReason(StrEnum):
+    """Why a user's tokens stopped counting."""
+
+    DELETED = "deleted"
+    ROLE_CHANGED = "role_changed"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a reason code, not a secret)
+    SIGNED_OUT_EVERYWHERE = "signed_out_everywhere"
+
+
+class SessionsRevoked(UserEvent):
+    """Every access token of the user with a lower `tokenVersion` is void from now on.
+
+    Every service's verifier remembers it for an access token's lifetime (Redis
+    holds it too when the platform has one), so the change holds everywhere at once.
+    """
+
+    TYPE = "users.sessions.revoked"
+
+    token_version: int = Field(ge=1, description="The lowest token version still accepted.")
+    reason: RevocationReason

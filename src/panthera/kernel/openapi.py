@@ -2,11 +2,15 @@
 
 Error answers point at shared response components (`UnauthorizedError`, ...)
 that use the one `ErrorResponse` schema, and the framework's 422 disappears
-because invalid input answers 400 here.
+because invalid input answers 400 here. What the edge may answer on any route
+is documented on each (400 for input, 413 for bodies, 429 where a rate limit
+applies, 401/403 by the route's policy), and a route that takes a token but
+does not require one says so (`security: [{}, {BearerAuth: []}]`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -14,6 +18,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from panthera.kernel.errors import PROBLEM_JSON
+from panthera.kernel.routes import RouteRule, rules_of
+from panthera.kernel.schemas import TEXT_PATTERN
 
 ERROR_COMPONENTS = {
     400: "BadRequestError",
@@ -22,6 +28,7 @@ ERROR_COMPONENTS = {
     404: "NotFoundError",
     409: "ConflictError",
     412: "PreconditionFailedError",
+    413: "ContentTooLargeError",
     429: "TooManyRequestsError",
     503: "ServiceUnavailableError",
 }
@@ -35,11 +42,40 @@ def _error_response(status: int) -> dict[str, Any]:
     }
 
 
-def shape_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+def _document_the_edge(operation: dict[str, Any], rule: RouteRule | None) -> None:
+    """What every route may answer besides its own errors, and who may call it."""
+    responses = operation.setdefault("responses", {})
+    for parameter in operation.get("parameters", ()):
+        if parameter.get("in") not in ("path", "query"):
+            continue
+        schema = parameter.get("schema", {})
+        for option in [schema, *schema.get("anyOf", ())]:
+            if option.get("type") == "string" and not {"pattern", "format", "enum"} & set(option):
+                option["pattern"] = TEXT_PATTERN  # kernel.plain_text refuses the others
+    if operation.get("parameters") or operation.get("requestBody"):
+        responses.setdefault("400", {})  # invalid input
+    if operation.get("requestBody"):
+        responses.setdefault("413", {})  # over the route's body limit
+    if rule is None:
+        return
+    if rule.rate_limited:
+        responses.setdefault("429", {})  # the edge limits every client
+    if rule.policy != "anonymous":
+        responses.setdefault("401", {})
+    if rule.policy == "admin":
+        responses.setdefault("403", {})
+    if rule.policy == "anonymous" and operation.get("security"):
+        # A token is welcome (it may unlock more) but not required.
+        operation["security"] = [{}, *operation["security"]]
+
+
+def shape_openapi(schema: dict[str, Any], rules: Sequence[RouteRule] = ()) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     shared = components.setdefault("responses", {})
-    for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
+    by_route = {(method, rule.path): rule for rule in rules for method in rule.methods}
+    for path, path_item in schema.get("paths", {}).items():
+        for method, operation in path_item.items():
+            _document_the_edge(operation, by_route.get((method.upper(), path)))
             responses = operation.get("responses", {})
             responses.pop("422", None)
             for status, name in ERROR_COMPONENTS.items():
@@ -62,7 +98,8 @@ def install_openapi(app: FastAPI) -> None:
                     description=app.description,
                     routes=app.routes,
                     tags=app.openapi_tags,
-                )
+                ),
+                rules_of([(app.router, "")]),
             )
         return app.openapi_schema
 

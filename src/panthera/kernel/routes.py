@@ -25,8 +25,11 @@ from typing import Any, Literal, get_args
 from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from starlette.requests import Request
+from starlette.responses import Response
 
 from panthera.kernel.auth.dependencies import admin_principal, current_principal
+from panthera.kernel.errors import problem
 
 Policy = Literal["anonymous", "signed-in", "admin"]
 POLICIES: tuple[Policy, ...] = get_args(Policy)
@@ -171,3 +174,30 @@ def rules_of(routers: Sequence[tuple[APIRouter, str]]) -> list[RouteRule]:
         for route in iter_route_contexts(router.routes)
         if isinstance(route.original_route, APIRoute)
     ]
+
+
+def allowed_methods(router: APIRouter, path: str) -> list[str]:
+    """The methods the published routes answer at `path`, for a 405's `Allow`.
+
+    A path spelled out by a route (`/v1/users/me`) is that route's alone, even where
+    a templated sibling (`/v1/users/{userId}`) would match it too.
+    """
+    routes = [
+        route
+        for route in iter_route_contexts(router.routes)
+        if isinstance(route.original_route, APIRoute) and route.original_route.include_in_schema
+    ]
+    literal = [route for route in routes if route.path == path]
+    matching = literal or [
+        route
+        for route in routes
+        if re.fullmatch(RouteRule(frozenset(), str(route.path)).regex, path)
+    ]
+    return sorted({method for route in matching for method in route.methods or ()})
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 with an `Allow` that names every method of the path, not only those of the
+    first route that matched it (a path may be served by several routes)."""
+    allow = allowed_methods(request.app.router, request.url.path)
+    return problem(request, 405, "Method Not Allowed", headers={"Allow": ", ".join(allow)})

@@ -26,6 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic_settings import BaseSettings
 
 from panthera.contracts import EventContract
+from panthera.contracts.users import SessionsRevoked
 from panthera.kernel import dependencies, migrations
 from panthera.kernel.auth.tokens import TokenVerifier
 from panthera.kernel.bus import EventBus, create_bus
@@ -38,6 +39,7 @@ from panthera.kernel.openapi import install_openapi
 from panthera.kernel.ops import ops_router
 from panthera.kernel.outbox import Outbox
 from panthera.kernel.relay import OutboxRelay
+from panthera.kernel.routes import method_not_allowed
 from panthera.kernel.settings import Settings
 from panthera.kernel.startup import wait_until_available
 from panthera.kernel.uow import Transaction, UnitOfWork
@@ -182,6 +184,7 @@ class ServiceHost(Generic[RuntimeT]):
         )
         app.state.host = self
         install_error_handlers(app)
+        app.add_exception_handler(405, method_not_allowed)
         install_openapi(app)
         if self.standalone:
             app.include_router(ops_router(lambda: [(self.spec.name, self.ready)]))
@@ -218,6 +221,15 @@ class ServiceHost(Generic[RuntimeT]):
                         deliver=self.consumer.handle,
                     )
                     stack.push_async_callback(unsubscribe)
+                if consume:
+                    # Every process hears revocations, whatever its service: its verifier
+                    # must refuse the user's older tokens (the users service also writes
+                    # them to the shared store at once; this is the copy of last resort).
+                    stack.push_async_callback(
+                        await self.bus.observe(
+                            types=[SessionsRevoked.TYPE], deliver=self._remember_revocation
+                        )
+                    )
                 if self.spec.observers and consume:
                     stack.push_async_callback(
                         await self.bus.observe(
@@ -228,6 +240,10 @@ class ServiceHost(Generic[RuntimeT]):
                 yield
         finally:
             await self.db.dispose()
+
+    async def _remember_revocation(self, event: Event) -> None:
+        revoked = SessionsRevoked.model_validate(event.data)
+        await self.verifier.revocations.revoke_below(revoked.user_id, revoked.token_version)
 
     async def _observe(self, event: Event) -> None:
         for contract, observer in self.spec.observers.items():

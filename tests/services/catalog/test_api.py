@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -37,7 +38,7 @@ async def test_product_lifecycle_with_etag(client: httpx.AsyncClient, admin: Acc
             "name": "Trail running shoe",
             "description": "Grippy outsole for wet rock.",
             "price": 8999,
-            "currency": "eur",
+            "currency": "EUR",
             "categoryId": shoes["id"],
             "attributes": {"size": 42, "colour": "red"},
             "images": ["https://img.example.com/trail-42.jpg"],
@@ -313,3 +314,96 @@ async def test_staff_list_low_stock_fewest_first(
             "/v1/products", params={"stockBelow": bad}, headers=admin.headers
         )
         assert_problem(refused, 400)
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        _nested(260),  # under 2 KB: passed the size check, broke every later read
+        _nested(6),
+        {"list": [[[[[[1]]]]]]},
+        {f"k{n}": list(range(20)) for n in range(30)},  # 630 values and keys
+        {"bad\u0000key": 1},
+        {"colour": "re\u0007d"},
+    ],
+)
+async def test_hostile_attributes_are_400_and_commit_nothing(
+    client: httpx.AsyncClient, admin: Account, attributes: dict[str, Any]
+) -> None:
+    """Issue 10, findings 2 and 6: bounded free-form JSON, no control characters."""
+    created = await client.post(
+        "/v1/products",
+        headers=admin.headers,
+        json={
+            "sku": "DEEP-1",
+            "name": "Deep",
+            "price": 100,
+            "currency": "EUR",
+            "attributes": attributes,
+        },
+    )
+    assert_problem(created, 400)
+    listed = await client.get("/v1/products")
+    assert listed.status_code == 200
+    assert listed.json()["total"] == 0
+    # Accepted at the bound, and read back intact.
+    fine = await client.post(
+        "/v1/products",
+        headers=admin.headers,
+        json={
+            "sku": "DEEP-2",
+            "name": "Fine",
+            "price": 100,
+            "currency": "EUR",
+            "attributes": _nested(5),
+        },
+    )
+    assert fine.status_code == 201, fine.text
+    read = await client.get(f"/v1/products/{fine.json()['id']}")
+    assert read.json()["attributes"] == _nested(5)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": "Nul\u0000"},
+        {"description": "line\u0000"},
+        {"currency": "eur"},
+        {"currency": "XXY"},
+        {"price": "100"},
+        {"price": 100.5},
+        {"price": True},
+    ],
+)
+async def test_loose_or_hostile_product_fields_are_400(
+    client: httpx.AsyncClient, admin: Account, change: dict[str, Any]
+) -> None:
+    body = {"sku": "LOOSE-1", "name": "Loose", "price": 100, "currency": "EUR", **change}
+    assert_problem(await client.post("/v1/products", headers=admin.headers, json=body), 400)
+    assert (await client.get("/v1/products")).json()["total"] == 0
+
+
+async def test_a_description_keeps_its_lines_and_tabs(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    text = "First line\r\n\tindented\nlast"
+    created = await client.post(
+        "/v1/products",
+        headers=admin.headers,
+        json={
+            "sku": "LINES-1",
+            "name": "Lines",
+            "price": 1,
+            "currency": "EUR",
+            "description": text,
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["description"] == text

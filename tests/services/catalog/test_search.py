@@ -179,7 +179,7 @@ async def test_price_stock_and_currency_filters(
     }
     assert "Leather hiking boot" not in await names(client, inStock="true")
     assert await names(client, inStock="false") == ["Leather hiking boot"]
-    assert await names(client, currency="usd") == ["Cast iron pan"]
+    assert await names(client, currency="USD") == ["Cast iron pan"]
     assert await names(client, minPrice=10, maxPrice=10) == []
 
 

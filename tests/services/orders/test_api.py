@@ -252,6 +252,16 @@ async def test_listing_is_per_customer_and_admin_filters_by_status(
         lambda b: b.update(total=1),
         # Lines of one product add up, and the sum is bounded too.
         lambda b: b.update(items=[b["items"][0] | {"quantity": 600}] * 2),
+        # Issue 10, finding 5: strict types, real ISO codes.
+        lambda b: b["items"][0].update(quantity="2"),
+        lambda b: b["items"][0].update(quantity=True),
+        lambda b: b["items"][0].update(quantity=1.5),
+        lambda b: b["shippingAddress"].update(country="XX"),
+        lambda b: b["shippingAddress"].update(country="fr"),
+        # Issue 10, finding 6: control characters.
+        lambda b: b["shippingAddress"].update(name="Ali\u0000ce"),
+        lambda b: b["shippingAddress"].update(city="Paris\x1b[2J"),
+        lambda b: b["payment"].update(token="tok_visa\u0000"),
     ],
 )
 async def test_bad_orders_are_400_and_write_nothing(
@@ -336,3 +346,16 @@ async def test_openapi_documents_the_reason_codes(client: httpx.AsyncClient) -> 
     assert "reasonText" in order and order["reasonText"]["description"]
     reasons = schemas["OrderReason"]["enum"]
     assert {"out_of_stock", "payment_declined", "expired", "cancelled_by_customer"} <= set(reasons)
+
+
+async def test_a_quantity_written_2_0_is_the_integer_2(
+    client: httpx.AsyncClient, admin: Account, alice: Account
+) -> None:
+    """JSON (and JSON Schema) read 2.0 as the integer 2; only strings, booleans and
+    fractions are loose types (issue 10, finding 5)."""
+    product = await make_product(client, admin, stock=5)
+    placed = await place(
+        client, alice, order_body(product) | {"items": [{"productId": product, "quantity": 2.0}]}
+    )
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["items"][0]["quantity"] == 2

@@ -8,6 +8,7 @@ test_api.py and test_security.py.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from panthera.kernel.auth.keys import load_or_create_signing_key
 from panthera.kernel.auth.passwords import PasswordHasher
+from panthera.kernel.auth.revocations import Revocations
 from panthera.kernel.auth.tokens import TokenIssuer
 from panthera.kernel.database import utcnow
 from panthera.kernel.fakes import FakeUnitOfWork
@@ -30,12 +32,16 @@ from panthera.services.users.settings import UsersSettings
 class FakeUsers:
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, User] = {}
+        self.floors: dict[uuid.UUID, tuple[int, datetime]] = {}
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         return self.rows.get(user_id)
 
     async def get_by_email(self, email: str) -> User | None:
         return next((u for u in self.rows.values() if u.email == email.lower()), None)
+
+    async def get_locked(self, user_id: uuid.UUID) -> User | None:
+        return self.rows.get(user_id)
 
     async def taken(
         self, *, username: str | None, email: str | None, excluding: uuid.UUID | None = None
@@ -62,10 +68,21 @@ class FakeUsers:
 
     async def add(self, user: User) -> None:
         user.created_at = user.updated_at = utcnow()
+        user.token_version = 0
         self.rows[user.id] = user
 
     async def delete(self, user: User) -> None:
         del self.rows[user.id]
+
+    async def admin_ids(self) -> Sequence[uuid.UUID]:
+        return [u.id for u in self.rows.values() if u.role == "admin"]
+
+    async def keep_floor(self, user_id: uuid.UUID, version: int, until: datetime) -> None:
+        self.floors[user_id] = (version, until)
+
+    async def live_floors(self, now: datetime) -> Sequence[tuple[uuid.UUID, int, datetime]]:
+        self.floors = {u: f for u, f in self.floors.items() if f[1] > now}
+        return [(u, v, until) for u, (v, until) in self.floors.items()]
 
 
 class FakeRefreshTokens:
@@ -89,6 +106,13 @@ class FakeRefreshTokens:
     async def revoke_family(self, family_id: uuid.UUID, when: datetime) -> None:
         for token in self.rows.values():
             if token.family_id == family_id and token.revoked_at is None:
+                token.revoked_at = when
+
+    async def revoke_all(
+        self, user_id: uuid.UUID, when: datetime, *, keep: uuid.UUID | None = None
+    ) -> None:
+        for token in self.of(user_id):
+            if token.family_id != keep and token.revoked_at is None:
                 token.revoked_at = when
 
     def of(self, user_id: uuid.UUID) -> list[RefreshToken]:
@@ -127,5 +151,6 @@ def runtime(
             ttl_seconds=300,
         ),
         limiter=RateLimiter(None),
+        revocations=Revocations(ttl_seconds=300),
     )
     return rt, uow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -337,3 +338,107 @@ async def test_no_response_ever_carries_a_password_hash(
     ]:
         assert "$argon2" not in response.text
         assert "password" not in response.text.lower()
+
+
+async def test_the_last_admin_can_neither_leave_nor_be_demoted(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """Issue 10, finding 7: the shop would have nobody to run it."""
+    path = f"/v1/users/{admin.id}"
+    assert (
+        "last admin"
+        in assert_problem(await client.delete(path, headers=admin.headers), 409)["detail"]
+    )
+    demoted = await client.put(path, headers=admin.headers, json={"role": "customer"})
+    assert_problem(demoted, 409)
+    assert (await client.get(path, headers=admin.headers)).json()["role"] == "admin"
+    created = await client.post(
+        "/v1/users",
+        headers=admin.headers,
+        json={
+            "username": "second",
+            "email": "second@example.com",
+            "password": STRONG_PASSWORD,
+            "role": "admin",
+        },
+    )
+    assert created.status_code == 201
+    # With another admin, either may go; then the other is the last one.
+    assert (await client.delete(path, headers=admin.headers)).status_code == 204
+    second = await client.post(
+        "/v1/auth/login", json={"email": "second@example.com", "password": STRONG_PASSWORD}
+    )
+    token = {"Authorization": f"Bearer {second.json()['accessToken']}"}
+    own = f"/v1/users/{created.json()['id']}"
+    assert_problem(await client.put(own, headers=token, json={"role": "customer"}), 409)
+
+
+async def test_two_admins_removing_each_other_at_once_leave_one(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    created = await client.post(
+        "/v1/users",
+        headers=admin.headers,
+        json={
+            "username": "rival",
+            "email": "rival@example.com",
+            "password": STRONG_PASSWORD,
+            "role": "admin",
+        },
+    )
+    assert created.status_code == 201
+    rival = await client.post(
+        "/v1/auth/login", json={"email": "rival@example.com", "password": STRONG_PASSWORD}
+    )
+    rival_headers = {"Authorization": f"Bearer {rival.json()['accessToken']}"}
+    answers = await asyncio.gather(
+        client.delete(f"/v1/users/{created.json()['id']}", headers=admin.headers),
+        client.delete(f"/v1/users/{admin.id}", headers=rival_headers),
+    )
+    assert sorted(a.status_code for a in answers) in ([204, 409], [204, 401])
+    listed = await client.get("/v1/users", headers=admin.headers)
+    if listed.status_code == 401:  # the rival won: the first admin is gone
+        listed = await client.get("/v1/users", headers=rival_headers)
+    assert [u["role"] for u in listed.json()["users"]] == ["admin"]
+
+
+@pytest.mark.parametrize("field", ["username", "password", "firstName", "lastName", "email"])
+async def test_control_characters_are_400_on_either_database(
+    client: httpx.AsyncClient, field: str
+) -> None:
+    """Issue 10, finding 6: PostgreSQL refuses NUL in text, SQLite stored it."""
+    body = {
+        "username": "nul.user",
+        "email": "nul@example.com",
+        "password": STRONG_PASSWORD,
+        "firstName": "Nul",
+        "lastName": "User",
+    }
+    body[field] = body[field][:2] + "\u0000" + body[field][2:]
+    assert_problem(await client.post("/v1/users", json=body), 400)
+    login = await client.post(
+        "/v1/auth/login", json={"email": "nul@example.com", "password": "Strong\u0000Pass1"}
+    )
+    assert_problem(login, 400)
+    lone_surrogate = b'{"username":"x\\ud800yz","email":"s@example.com","password":"Aa345678"}'
+    answer = await client.post(
+        "/v1/users", content=lone_surrogate, headers={"content-type": "application/json"}
+    )
+    assert_problem(answer, 400)
+    assert (
+        await client.post(
+            "/v1/auth/login", json={"email": "nul@example.com", "password": STRONG_PASSWORD}
+        )
+    ).status_code == 401
+
+
+@pytest.mark.parametrize("value", ["true", "1", 1, None])
+async def test_all_sessions_is_a_strict_boolean(
+    client: httpx.AsyncClient, alice: Account, value: object
+) -> None:
+    """Issue 10, finding 5."""
+    answer = await client.post(
+        "/v1/auth/logout", json={"refreshToken": alice.refresh_token, "allSessions": value}
+    )
+    assert_problem(answer, 400)
+    assert (await client.get("/v1/users/me", headers=alice.headers)).status_code == 200

@@ -33,7 +33,7 @@ async def optional_principal(
         if request.headers.get("authorization"):
             raise Unauthorized("Authorization header must be 'Bearer <token>'")
         return None
-    return await _verifier(request).verify_async(credentials.credentials)
+    return await _verifier(request).authenticate(credentials.credentials)
 
 
 async def current_principal(

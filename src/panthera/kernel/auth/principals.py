@@ -14,6 +14,10 @@ ROLES: tuple[Role, ...] = ("customer", "admin")
 class Principal:
     user_id: uuid.UUID
     role: str
+    token_version: int = 0
+    """The user's token version when the token was issued (see `auth.revocations`)."""
+    session_id: uuid.UUID | None = None
+    """The refresh token family (one login) the token came from, if any."""
 
     @property
     def is_admin(self) -> bool:

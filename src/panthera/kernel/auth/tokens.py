@@ -18,9 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from panthera.kernel.auth.keys import SigningKey, public_key_from_jwk
 from panthera.kernel.auth.principals import Principal
+from panthera.kernel.auth.revocations import Revocations
 from panthera.kernel.errors import Unauthorized
 
 ALGORITHM = "EdDSA"
+TOKEN_LEEWAY_SECONDS = 5
+"""Clock skew tolerated between the process that issues a token and one that verifies it."""
 log = structlog.get_logger("panthera.auth")
 
 
@@ -31,18 +34,25 @@ class TokenIssuer:
         self.audience = audience
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, *, subject: str, role: str) -> str:
+    def issue(
+        self, *, subject: str, role: str, version: int = 0, session: uuid.UUID | None = None
+    ) -> str:
+        """A token for `subject`; `version` is the user's token version (see `revocations`),
+        `session` the refresh token family it came from."""
         now = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": subject,
             "role": role,
+            "ver": version,
             "iat": now,
             "nbf": now,
             "exp": now + self.ttl_seconds,
             "jti": uuid.uuid4().hex,
         }
+        if session is not None:
+            claims["sid"] = str(session)
         return jwt.encode(
             claims, self.key.private_key, algorithm=ALGORITHM, headers={"kid": self.key.kid}
         )
@@ -64,9 +74,10 @@ class TokenVerifier:
         *,
         issuer: str,
         audience: str,
-        leeway_seconds: int = 5,
+        leeway_seconds: int = TOKEN_LEEWAY_SECONDS,
         refresher: KeyRefresher | None = None,
         refresh_interval: float = 10.0,
+        revocations: Revocations | None = None,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
@@ -76,6 +87,7 @@ class TokenVerifier:
         self._last_refresh = float("-inf")
         self._refresh_lock = asyncio.Lock()
         self._keys: dict[str, Ed25519PublicKey] = {}
+        self.revocations = revocations or Revocations(ttl_seconds=900 + leeway_seconds)
 
     def add_key(self, kid: str, key: Ed25519PublicKey) -> None:
         self._keys[kid] = key
@@ -134,6 +146,21 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized("Invalid access token") from exc
         try:
-            return Principal(user_id=uuid.UUID(str(claims["sub"])), role=str(claims.get("role")))
-        except ValueError as exc:
+            return Principal(
+                user_id=uuid.UUID(str(claims["sub"])),
+                role=str(claims.get("role")),
+                token_version=int(claims.get("ver", 0)),
+                session_id=uuid.UUID(str(claims["sid"])) if "sid" in claims else None,
+            )
+        except (TypeError, ValueError) as exc:
             raise Unauthorized("Invalid access token subject") from exc
+
+    async def authenticate(self, token: str) -> Principal:
+        """`verify_async`, and the token has not been revoked since it was issued.
+
+        Services call this; the edges check signatures and claims only.
+        """
+        principal = await self.verify_async(token)
+        if principal.token_version < await self.revocations.floor(principal.user_id):
+            raise Unauthorized("Access token revoked: sign in again")
+        return principal

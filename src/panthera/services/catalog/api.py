@@ -19,6 +19,7 @@ from panthera.kernel.errors import (
 )
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.routes import edge
+from panthera.kernel.schemas import Currency
 from panthera.kernel.service import runtime_of
 from panthera.services.catalog import categories as category_cases
 from panthera.services.catalog import images, imaging, inventory
@@ -33,7 +34,6 @@ from panthera.services.catalog.schemas import (
     CategoryCreate,
     CategoryList,
     CategoryUpdate,
-    Currency,
     Image,
     ImageOrder,
     Product,

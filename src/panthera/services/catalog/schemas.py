@@ -9,30 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl, StrictInt, StringConstraints, field_validator
 
-from panthera.kernel.schemas import ApiInput, ApiModel
-
-# ISO 4217 active codes (2024), so a typo such as "EUD" is refused, not stored.
-_ISO_4217 = """
-    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL
-    BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP
-    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR
-    IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL
-    LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
-    NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD
-    SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX
-    USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
-"""
-CURRENCIES = frozenset(_ISO_4217.split())
+from panthera.kernel.schemas import ApiInput, ApiModel, BoundedJson, Currency, WholeNumber
 
 MAX_PRICE = 100_000_000_00  # minor units: a hundred million in the major unit
 MAX_STOCK = 10_000_000
-
-
-def _currency(code: str) -> str:
-    code = code.upper()
-    if code not in CURRENCIES:
-        raise ValueError(f"unknown ISO 4217 currency code {code!r}")
-    return code
 
 
 def _slug(value: str) -> str:
@@ -41,12 +21,12 @@ def _slug(value: str) -> str:
     return value
 
 
-Currency = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_currency)]
-# Strict: a price or a quantity sent as "12" or 12.5 is a client bug worth reporting.
 Price = Annotated[
-    StrictInt, Field(ge=0, le=MAX_PRICE, description="Integer amount in minor units (cents).")
+    StrictInt,
+    Field(ge=0, le=MAX_PRICE, description="Integer amount in minor units (cents)."),
+    WholeNumber,
 ]
-Quantity = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
+Quantity = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK), WholeNumber]
 Sku = Annotated[
     str,
     StringConstraints(
@@ -57,7 +37,7 @@ ProductName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=10_000)]
 CategoryName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_slug)]
-Attributes = Annotated[dict[str, Any], Field(max_length=50)]
+Attributes = Annotated[BoundedJson, Field(max_length=50)]
 Images = Annotated[list[HttpUrl], Field(max_length=20)]
 SortOrder = Literal["relevance", "price", "-price", "newest", "name", "available"]
 

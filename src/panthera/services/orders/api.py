@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, status
@@ -13,6 +13,7 @@ from panthera.kernel.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from panthera.kernel.errors import responses
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.routes import edge
+from panthera.kernel.schemas import IsoDate
 from panthera.kernel.service import runtime_of
 from panthera.services.orders import service, stats
 from panthera.services.orders.models import Order
@@ -122,11 +123,11 @@ async def order_stats(
     rt: Runtime,
     _admin: AdminPrincipal,
     start: Annotated[
-        date | None,
+        IsoDate | None,
         Query(alias="from", description="First day (UTC), included; default 30 days before `to`"),
     ] = None,
     end: Annotated[
-        date | None,
+        IsoDate | None,
         Query(alias="to", description="Day (UTC) after the last one; default tomorrow"),
     ] = None,
     _interval: Annotated[

@@ -13,15 +13,21 @@ from pydantic import (
     model_serializer,
 )
 
-from panthera.contracts.orders import MAX_UNITS_PER_PRODUCT, OrderReason, OrderStatus, PaymentStatus
-from panthera.kernel.schemas import ApiInput, ApiModel
+from panthera.contracts.orders import (
+    MAX_PRODUCTS_PER_ORDER,
+    MAX_UNITS_PER_PRODUCT,
+    OrderReason,
+    OrderStatus,
+    PaymentStatus,
+)
+from panthera.kernel.schemas import ApiInput, ApiModel, Country, JsonInt
 
 Line = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class OrderItemIn(ApiInput):
     product_id: uuid.UUID
-    quantity: int = Field(
+    quantity: JsonInt = Field(
         ge=1,
         le=MAX_UNITS_PER_PRODUCT,
         description=f"At most {MAX_UNITS_PER_PRODUCT} units of a product in one order, "
@@ -35,9 +41,7 @@ class AddressIn(ApiInput):
     line2: Line | None = None
     city: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
-        description="ISO 3166-1 alpha-2 code, e.g. FR"
-    )
+    country: Country
 
 
 class PaymentIn(ApiInput):
@@ -48,7 +52,7 @@ class PaymentIn(ApiInput):
 
 
 class OrderCreate(ApiInput):
-    items: list[OrderItemIn] = Field(min_length=1, max_length=50)
+    items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_PRODUCTS_PER_ORDER)
     shipping_address: AddressIn
     payment: PaymentIn
 

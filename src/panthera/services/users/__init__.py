@@ -45,7 +45,9 @@ async def runtime(host: ServiceHost[UsersRuntime]) -> AsyncIterator[UsersRuntime
             ttl_seconds=platform.access_token_ttl_seconds,
         ),
         limiter=RateLimiter(platform.redis_url, prefix=platform.redis_prefix),
+        revocations=host.verifier.revocations,
     )
+    await service.remember_revocations(rt=rt)
     if platform.admin_email and platform.admin_password:
         user, created = await service.ensure_admin(
             rt=rt, email=platform.admin_email, password=platform.admin_password

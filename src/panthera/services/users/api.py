@@ -12,12 +12,14 @@ from panthera.kernel.auth.dependencies import (
     CurrentPrincipal,
     OptionalPrincipal,
 )
-from panthera.kernel.errors import responses
+from panthera.kernel.errors import problem, responses
 from panthera.kernel.pagination import PageParams
 from panthera.kernel.service import runtime_of
 from panthera.services.users import service
 from panthera.services.users.schemas import (
     LoginRequest,
+    LogoutRequest,
+    PasswordChangeRequest,
     RefreshRequest,
     TokenResponse,
     User,
@@ -77,6 +79,32 @@ async def get_me(rt: Runtime, actor: CurrentPrincipal) -> User:
     return User.model_validate(await service.get(rt=rt, user_id=actor.user_id, actor=actor))
 
 
+@users.api_route("/me", methods=["PUT", "DELETE"], include_in_schema=False)
+async def me_is_read_only(request: Request) -> Response:
+    """`/me` is not an id: without this, `PUT /v1/users/me` would be parsed as one (400)."""
+    return problem(request, 405, "Method Not Allowed", headers={"Allow": "GET"})
+
+
+@users.post(
+    "/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Change the signed-in user's password",
+    responses=responses(400, 401, 429),
+)
+async def change_password(
+    rt: Runtime, body: PasswordChangeRequest, actor: CurrentPrincipal, request: Request
+) -> Response:
+    """Change the caller's password; every other session ends (401: wrong current one)."""
+    await service.change_password(
+        rt=rt,
+        actor=actor,
+        current=body.current_password,
+        new=body.new_password,
+        client=request.client.host if request.client else "unknown",
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @users.get(
     "/{userId}",
     response_model=User,
@@ -92,7 +120,7 @@ async def get_user(rt: Runtime, user_id: UserId, actor: CurrentPrincipal) -> Use
     "/{userId}",
     response_model=User,
     summary="Update an existing user by ID",
-    responses=responses(400, 401, 403, 404, 409),
+    responses=responses(400, 401, 403, 404, 409),  # 409: email taken, or the last admin
 )
 async def update_user(
     rt: Runtime,
@@ -108,7 +136,7 @@ async def update_user(
     "/{userId}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a user by ID",
-    responses=responses(400, 401, 403, 404),
+    responses=responses(400, 401, 403, 404, 409),  # 409: the last admin
 )
 async def delete_user(rt: Runtime, user_id: UserId, actor: CurrentPrincipal) -> Response:
     """Delete an account: self or admin."""
@@ -157,9 +185,10 @@ async def refresh(rt: Runtime, body: RefreshRequest) -> TokenResponse:
     summary="End a session",
     responses=responses(400, 401),
 )
-async def logout(rt: Runtime, body: RefreshRequest) -> Response:
-    """Revoke the refresh token and every token rotated from the same login."""
-    await service.logout(rt=rt, refresh_token=body.refresh_token)
+async def logout(rt: Runtime, body: LogoutRequest) -> Response:
+    """Revoke the refresh token and every token rotated from the same login; with
+    `allSessions`, every session of the user and every access token issued so far."""
+    await service.logout(rt=rt, refresh_token=body.refresh_token, everywhere=body.all_sessions)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -27,6 +27,8 @@ class User(Base):
     last_name: Mapped[str | None] = mapped_column(sa.String(100))
     phone: Mapped[str | None] = mapped_column(sa.String(20))
     role: Mapped[str] = mapped_column(sa.String(20), default="customer")
+    token_version: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
+    """Carried in its access tokens; raised to void them all (kernel.auth.revocations)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
@@ -52,6 +54,17 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class TokenFloor(Base):
+    """A user's revoked token versions, kept while a token issued before may still live,
+    so that a restarted process still refuses them (the row outlives a deleted user)."""
+
+    __tablename__ = "token_floors"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True)
+    token_version: Mapped[int] = mapped_column(sa.Integer())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 outbox = outbox_table(Base.metadata)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from panthera.kernel.outbox import Outbox
 from panthera.kernel.uow import Transaction, UnitOfWork
-from panthera.services.users.models import RefreshToken, User
+from panthera.services.users.models import RefreshToken, TokenFloor, User
 
 
 class Users(Protocol):
@@ -20,6 +22,11 @@ class Users(Protocol):
     async def get(self, user_id: uuid.UUID) -> User | None: ...
 
     async def get_by_email(self, email: str) -> User | None: ...
+
+    async def get_locked(self, user_id: uuid.UUID) -> User | None:
+        """The account, locked until the transaction ends (on PostgreSQL): a session
+        issued meanwhile sees the token version a concurrent revocation leaves."""
+        ...
 
     async def taken(
         self, *, username: str | None, email: str | None, excluding: uuid.UUID | None = None
@@ -39,6 +46,19 @@ class Users(Protocol):
         """Remove the account and every refresh token issued to it."""
         ...
 
+    async def admin_ids(self) -> Sequence[uuid.UUID]:
+        """The admins, locked until the transaction ends (on PostgreSQL), so that two
+        admins removing each other cannot both see the other remain."""
+        ...
+
+    async def keep_floor(self, user_id: uuid.UUID, version: int, until: datetime) -> None:
+        """Remember that tokens of `user_id` below `version` are void until `until`."""
+        ...
+
+    async def live_floors(self, now: datetime) -> Sequence[tuple[uuid.UUID, int, datetime]]:
+        """The floors still in force (and forget the others)."""
+        ...
+
 
 class RefreshTokens(Protocol):
     def add(self, token: RefreshToken) -> None: ...
@@ -51,6 +71,12 @@ class RefreshTokens(Protocol):
 
     async def revoke_family(self, family_id: uuid.UUID, when: datetime) -> None: ...
 
+    async def revoke_all(
+        self, user_id: uuid.UUID, when: datetime, *, keep: uuid.UUID | None = None
+    ) -> None:
+        """End every session of the user, except the family `keep`."""
+        ...
+
 
 class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -61,6 +87,15 @@ class UserRepository:
 
     async def get_by_email(self, email: str) -> User | None:
         found = await self.session.execute(sa.select(User).where(User.email == email.lower()))
+        return found.scalar_one_or_none()
+
+    async def get_locked(self, user_id: uuid.UUID) -> User | None:
+        found = await self.session.execute(
+            sa.select(User)
+            .where(User.id == user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         return found.scalar_one_or_none()
 
     async def taken(
@@ -110,6 +145,33 @@ class UserRepository:
         await self.session.execute(sa.delete(RefreshToken).where(RefreshToken.user_id == user.id))
         await self.session.delete(user)
 
+    async def admin_ids(self) -> Sequence[uuid.UUID]:
+        # FOR UPDATE on PostgreSQL; SQLite's writers already take turns (BEGIN IMMEDIATE).
+        rows = await self.session.scalars(
+            sa.select(User.id).where(User.role == "admin").with_for_update()
+        )
+        return list(rows)
+
+    async def keep_floor(self, user_id: uuid.UUID, version: int, until: datetime) -> None:
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(TokenFloor).values(
+            user_id=user_id, token_version=version, expires_at=until
+        )
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[TokenFloor.user_id],
+                set_={"token_version": version, "expires_at": until},
+            )
+        )
+
+    async def live_floors(self, now: datetime) -> Sequence[tuple[uuid.UUID, int, datetime]]:
+        await self.session.execute(sa.delete(TokenFloor).where(TokenFloor.expires_at <= now))
+        rows = await self.session.execute(
+            sa.select(TokenFloor.user_id, TokenFloor.token_version, TokenFloor.expires_at)
+        )
+        return [(row.user_id, row.token_version, row.expires_at) for row in rows]
+
 
 class RefreshTokenRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -144,6 +206,16 @@ class RefreshTokenRepository:
             .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=when)
         )
+
+    async def revoke_all(
+        self, user_id: uuid.UUID, when: datetime, *, keep: uuid.UUID | None = None
+    ) -> None:
+        statement = sa.update(RefreshToken).where(
+            RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)
+        )
+        if keep is not None:
+            statement = statement.where(RefreshToken.family_id != keep)
+        await self.session.execute(statement.values(revoked_at=when))
 
 
 class UsersTx(Transaction):

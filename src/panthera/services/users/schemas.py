@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints, field_validator
+from pydantic import EmailStr, Field, StrictBool, StringConstraints, field_validator
 
 from panthera.kernel.auth.principals import Role
 from panthera.kernel.schemas import ApiInput, ApiModel
@@ -103,7 +103,11 @@ class UserList(ApiModel):
 
 
 class LoginRequest(ApiInput):
-    email: Email = Field(examples=["user@example.com"])
+    # Any text: an address no account has is a wrong login (401), however it is spelled,
+    # and the rules of a new address (reserved domains, ...) are sign-up's business.
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)] = Field(
+        examples=["user@example.com"]
+    )
     password: Annotated[str, Field(min_length=1, max_length=128)] = Field(
         examples=["MyStrongPassword123!"]
     )
@@ -111,6 +115,20 @@ class LoginRequest(ApiInput):
 
 class RefreshRequest(ApiInput):
     refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class LogoutRequest(RefreshRequest):
+    all_sessions: StrictBool = Field(
+        default=False,
+        description="End every session of the user and void every access token issued so far.",
+    )
+
+
+class PasswordChangeRequest(ApiInput):
+    current_password: Annotated[str, Field(min_length=1, max_length=128)]
+    new_password: Password
+
+    _strong = field_validator("new_password")(check_password_strength)
 
 
 class TokenResponse(ApiModel):

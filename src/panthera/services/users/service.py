@@ -8,11 +8,14 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 
+from panthera.contracts.users import RevocationReason, SessionsRevoked
 from panthera.kernel.auth.passwords import PasswordHasher
 from panthera.kernel.auth.principals import Principal
+from panthera.kernel.auth.revocations import Revocations
 from panthera.kernel.auth.tokens import TokenIssuer
 from panthera.kernel.database import utcnow
 from panthera.kernel.errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -33,6 +36,8 @@ class UsersRuntime:
     hasher: PasswordHasher
     issuer: TokenIssuer
     limiter: RateLimiter
+    revocations: Revocations
+    """Where revoked token versions take effect at once (the verifier's, in Redis too)."""
 
 
 @dataclass(frozen=True)
@@ -124,22 +129,88 @@ async def update(
                 )
                 if which:
                     raise _conflict(which)
+            demoted = user.role == "admin" and changes.get("role", "admin") != "admin"
+            if demoted:
+                await _keep_an_admin(tx, user)
+            role_changed = "role" in changes and changes["role"] != user.role
             for name, value in changes.items():
                 setattr(user, name, value)
             if changes:
                 user.updated_at = utcnow()
                 tx.record(user_event(UserUpdated, user))
+            if role_changed:
+                await _revoke_sessions(rt, tx, user, RevocationReason.ROLE_CHANGED)
     except IntegrityError as exc:
         raise Conflict("A user with this email already exists") from exc
     return user
 
 
 async def delete(*, rt: UsersRuntime, user_id: uuid.UUID, actor: Principal) -> None:
-    """Delete an account and end its sessions."""
+    """Delete an account and end its sessions, its access tokens included."""
     async with rt.uow.write() as tx:
         user = await _visible(tx, user_id, actor)
+        if user.role == "admin":
+            await _keep_an_admin(tx, user)
+        await _revoke_sessions(rt, tx, user, RevocationReason.DELETED)
         await tx.users.delete(user)
         tx.record(user_deleted(user))
+
+
+async def _keep_an_admin(tx: UsersTx, leaving: User) -> None:
+    """Refuse to lose the last admin: nobody could manage the shop any more."""
+    if [admin for admin in await tx.users.admin_ids() if admin != leaving.id] == []:
+        raise Conflict("This is the last admin: make another admin first")
+
+
+async def _revoke_sessions(
+    rt: UsersRuntime,
+    tx: UsersTx,
+    user: User,
+    reason: RevocationReason,
+    *,
+    keep: uuid.UUID | None = None,
+) -> None:
+    """Void every access token issued to `user` so far and end their sessions (but `keep`).
+
+    The new version is published (every service's verifier hears it) and, once
+    committed, written where this platform's verifiers look at once.
+    """
+    now = utcnow()
+    user.token_version += 1
+    ttl = rt.revocations.ttl_seconds
+    await tx.users.keep_floor(user.id, user.token_version, now + timedelta(seconds=ttl))
+    await tx.tokens.revoke_all(user.id, now, keep=keep)
+    tx.record(SessionsRevoked(user_id=user.id, token_version=user.token_version, reason=reason))
+    tx.after_commit(partial(rt.revocations.revoke_below, user.id, user.token_version))
+
+
+async def change_password(
+    *, rt: UsersRuntime, actor: Principal, current: str, new: str, client: str
+) -> None:
+    """Change the caller's password; every other session ends.
+
+    The caller's own refresh token stays valid: its access token is void like
+    the others, and a refresh gets one that carries the new version.
+    """
+    async with rt.uow.read() as tx:
+        user = await tx.users.get(actor.user_id)
+    if user is None:
+        raise Unauthorized("Access token revoked: sign in again")
+    # Guessing the current password is guessing a login: the same limits apply.
+    await rt.limiter.hit(rt.settings.login_limit_per_address, "login-address", client)
+    await rt.limiter.hit(rt.settings.login_limit_per_account, "login-account", user.email)
+    if not await rt.hasher.verify(current, user.password_hash):
+        raise Unauthorized("The current password is not right")
+    password_hash = await rt.hasher.hash(new)
+    async with rt.uow.write() as tx:
+        user = await tx.users.get_locked(actor.user_id)
+        if user is None:
+            raise Unauthorized("Access token revoked: sign in again")
+        user.password_hash = password_hash
+        user.updated_at = utcnow()
+        await _revoke_sessions(
+            rt, tx, user, RevocationReason.PASSWORD_CHANGED, keep=actor.session_id
+        )
 
 
 def _hash_token(token: str) -> str:
@@ -161,9 +232,11 @@ def _new_refresh_token(
     return token, row
 
 
-def _session(rt: UsersRuntime, user: User, refresh_token: str) -> Session:
+def _session(rt: UsersRuntime, user: User, refresh_token: str, family: uuid.UUID) -> Session:
     return Session(
-        access_token=rt.issuer.issue(subject=str(user.id), role=user.role),
+        access_token=rt.issuer.issue(
+            subject=str(user.id), role=user.role, version=user.token_version, session=family
+        ),
         expires_in=rt.issuer.ttl_seconds,
         refresh_token=refresh_token,
         user=user,
@@ -181,26 +254,30 @@ async def login(*, rt: UsersRuntime, email: str, password: str, client: str) -> 
     if user is None or not valid:
         raise Unauthorized("Invalid email or password")
     async with rt.uow.write() as tx:
-        token, row = _new_refresh_token(rt, user, family_id=uuid.uuid4())
+        # Read again in the transaction: a revocation may have raised the version since.
+        current = await tx.users.get_locked(user.id)
+        if current is None:
+            raise Unauthorized("Invalid email or password")
+        token, row = _new_refresh_token(rt, current, family_id=uuid.uuid4())
         tx.tokens.add(row)
-    return _session(rt, user, token)
+    return _session(rt, current, token, row.family_id)
 
 
 async def refresh(*, rt: UsersRuntime, refresh_token: str) -> Session:
     """Rotate a refresh token; presenting a spent one revokes its whole family."""
     now = utcnow()
-    issued: tuple[User, str] | None = None
+    issued: tuple[User, str, uuid.UUID] | None = None
     async with rt.uow.write() as tx:
         row = await tx.tokens.get_by_hash(_hash_token(refresh_token))
         if row is None or row.expires_at <= now:
             raise Unauthorized("Invalid or expired refresh token")
         if row.revoked_at is None and await tx.tokens.spend(row.id, now):
-            user = await tx.users.get(row.user_id)
+            user = await tx.users.get_locked(row.user_id)
             if user is None:
                 raise Unauthorized("Invalid or expired refresh token")
             token, new_row = _new_refresh_token(rt, user, family_id=row.family_id)
             tx.tokens.add(new_row)
-            issued = (user, token)
+            issued = (user, token, row.family_id)
         else:
             # Someone holds a copy of a token already used: end every session of this login.
             await tx.tokens.revoke_family(row.family_id, now)
@@ -210,13 +287,29 @@ async def refresh(*, rt: UsersRuntime, refresh_token: str) -> Session:
     return _session(rt, *issued)
 
 
-async def logout(*, rt: UsersRuntime, refresh_token: str) -> None:
-    """End the session (the token's whole family)."""
+async def logout(*, rt: UsersRuntime, refresh_token: str, everywhere: bool = False) -> None:
+    """End the session (the token's whole family); `everywhere`: every session of the
+    user, and every access token issued to them so far."""
     async with rt.uow.write() as tx:
         row = await tx.tokens.get_by_hash(_hash_token(refresh_token))
         if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
             raise Unauthorized("Invalid or expired refresh token")
         await tx.tokens.revoke_family(row.family_id, utcnow())
+        user = await tx.users.get(row.user_id) if everywhere else None
+        if user is not None:
+            await _revoke_sessions(rt, tx, user, RevocationReason.SIGNED_OUT_EVERYWHERE)
+
+
+async def remember_revocations(*, rt: UsersRuntime) -> int:
+    """At start: the floors still in force, back where verifiers look (a restarted
+    process would otherwise accept tokens revoked before it stopped)."""
+    now = utcnow()
+    async with rt.uow.write() as tx:
+        floors = await tx.users.live_floors(now)
+    for user_id, version, until in floors:
+        ttl = (until - now).total_seconds()
+        await rt.revocations.revoke_below(user_id, version, ttl_seconds=ttl)
+    return len(floors)
 
 
 def _username_from(email: str) -> str:

@@ -105,10 +105,23 @@
     });
   }
 
+  // Messages for browsers without JavaScript (shown as plain HTML: <noscript> is not
+  // reliable when scripts are merely blocked); this script running means they are wrong.
+  function hideNotes() {
+    var notes = document.querySelectorAll("[data-needs-js]");
+    for (var i = 0; i < notes.length; i += 1) {
+      notes[i].hidden = true;
+    }
+  }
+
   var holder = document.querySelector("[data-stripe-card]");
+  hideNotes();
   if (holder) {
     checkout(holder);
   }
   authenticate();
-  document.addEventListener("panthera:status", authenticate);
+  document.addEventListener("panthera:status", function () {
+    hideNotes();
+    authenticate();
+  });
 })();

@@ -35,6 +35,8 @@ from tests.web.browser import Watched, accessibility_violations
 from tests.web.conftest import Shop, in_thread, unique
 from tests.web.journeys import ADDRESS, PASSWORD, add_to_cart, decision, sign_up
 
+pytestmark = pytest.mark.e2e
+
 STRIPE_HOST = "https://js.stripe.com/"
 
 

@@ -10,8 +10,15 @@ import pytest
 from panthera.web.cart import MAX_QUANTITY, Cart
 from panthera.web.money import format_money, parse_major, to_major
 from panthera.web.pages import safe_next
-from panthera.web.payments import PaymentInputError, SandboxCards
+from panthera.web.payments import (
+    PaymentInputError,
+    SandboxCards,
+    StripeCards,
+    checkout_payment,
+)
+from panthera.web.security import content_security_policy
 from panthera.web.sessions import Csrf, load_or_create_secret
+from panthera.web.settings import WebSettings
 
 
 @pytest.mark.parametrize(
@@ -71,6 +78,37 @@ def test_the_sandbox_maps_the_well_known_test_cards_and_refuses_the_rest() -> No
             cards.token_from({"cardNumber": number})
         assert refused.value.field == "cardNumber"
         assert number.replace(" ", "") not in str(refused.value) or not number
+
+
+def test_stripe_mode_takes_only_a_payment_method_id_and_names_stripe_js_alone() -> None:
+    cards = checkout_payment("stripe", stripe_publishable_key="pk_test_abc")
+    assert isinstance(cards, StripeCards) and cards.publishable_key == "pk_test_abc"
+    assert cards.token_from({"paymentMethod": "pm_1QabcDEF"}) == "pm_1QabcDEF"
+    for form in (
+        {},
+        {"paymentMethod": ""},
+        {"cardNumber": "4242 4242 4242 4242"},  # a card number is never a token here
+        {"paymentMethod": "tok_visa"},
+        {"paymentMethod": "pm_x<script>"},
+    ):
+        with pytest.raises(PaymentInputError) as refused:
+            cards.token_from(form)
+        assert refused.value.field == "cardNumber"
+    policy = content_security_policy(script_origins=cards.script_origins)
+    assert policy.count("https://js.stripe.com") == 3  # script-src, connect-src, frame-src
+    assert "https://js.stripe.com" not in content_security_policy()
+    assert "frame-src 'none'" in content_security_policy()
+
+
+def test_the_sandbox_is_the_default_and_stripe_needs_its_publishable_key() -> None:
+    assert WebSettings().payment_provider == "sandbox"
+    assert isinstance(checkout_payment("sandbox"), SandboxCards)
+    with pytest.raises(ValueError, match="STRIPE_PUBLISHABLE_KEY"):
+        WebSettings(payment_provider="stripe")
+    with pytest.raises(ValueError, match="pk_"):
+        WebSettings(payment_provider="stripe", stripe_publishable_key="sk_test_secret")
+    stripe = WebSettings(payment_provider="stripe", stripe_publishable_key="pk_live_abc123")
+    assert stripe.stripe_publishable_key == "pk_live_abc123"
 
 
 def test_csrf_tokens_are_bound_to_the_session_and_the_key() -> None:

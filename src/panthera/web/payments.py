@@ -4,10 +4,10 @@ With the sandbox provider, the well-known test card numbers map to the
 sandbox's tokens here, in the web application: the number itself is never
 stored, logged, echoed back into a page or sent to the API.
 
-Integration point for Stripe: a second `CheckoutPayment` whose template renders
-Stripe's card element, whose `script_origins` (``https://js.stripe.com``) join
-the Content-Security-Policy, and whose `token_from` reads the payment method id
-the element posts. Select it from `WebSettings.payment_provider`.
+With Stripe, the card never reaches this application at all: Stripe's card
+element (Stripe.js, the one script this site loads from elsewhere, named in
+the Content-Security-Policy) turns it into a PaymentMethod in the browser, and
+the form posts only its id (`pm_...`), which becomes the order's token.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ SANDBOX_CARDS = {
     "4000000000000002": "tok_chargeDeclined",
 }
 _SEPARATORS = re.compile(r"[\s-]")
+STRIPE_JS = "https://js.stripe.com/v3/"
+STRIPE_ORIGIN = "https://js.stripe.com"
+_PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
 
 
 class PaymentInputError(ValueError):
@@ -59,7 +62,36 @@ class SandboxCards(CheckoutPayment):
         return token
 
 
-def checkout_payment(provider: str) -> CheckoutPayment:
+@dataclass(frozen=True)
+class StripeCards(CheckoutPayment):
+    """Stripe's card element; the form carries the PaymentMethod id Stripe.js made."""
+
+    publishable_key: str = ""
+    script_url: str = STRIPE_JS
+
+    def token_from(self, form: Mapping[str, str]) -> str:
+        method = form.get("paymentMethod", "").strip()
+        if not method:
+            raise PaymentInputError(
+                "cardNumber",
+                "Enter your card details (card payment needs JavaScript in your browser)",
+            )
+        if not _PAYMENT_METHOD.fullmatch(method):
+            raise PaymentInputError("cardNumber", "Your card could not be read; enter it again")
+        return method
+
+
+def checkout_payment(
+    provider: str, *, stripe_publishable_key: str | None = None
+) -> CheckoutPayment:
     if provider == "sandbox":
         return SandboxCards(template="_payment_sandbox.html")
+    if provider == "stripe":
+        if not stripe_publishable_key:
+            raise ValueError("the Stripe card element needs a publishable key")
+        return StripeCards(
+            template="_payment_stripe.html",
+            script_origins=(STRIPE_ORIGIN,),
+            publishable_key=stripe_publishable_key,
+        )
     raise ValueError(f"unknown payment provider {provider!r}")

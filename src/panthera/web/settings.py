@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,9 +56,23 @@ class WebSettings(BaseSettings):
         description="Origins (e.g. https://img.example.com) whose product image URLs are shown; "
         "images from the platform itself always are.",
     )
-    payment_provider: Literal["sandbox"] = Field(
+    payment_provider: Literal["sandbox", "stripe"] = Field(
         default="sandbox",
-        description="How checkout takes a card; Stripe's card element plugs in here "
-        "(see panthera.web.payments).",
+        description="How checkout takes a card: the sandbox's test numbers, or Stripe's card "
+        "element (Stripe.js; the orders service must use the Stripe provider too).",
+    )
+    stripe_publishable_key: str | None = Field(
+        default=None,
+        pattern=r"^pk_(test|live)_[A-Za-z0-9_]+$",
+        description="Stripe's publishable key (pk_test_... or pk_live_...), required with "
+        "payment_provider=stripe; public by design, it is written into the checkout page.",
     )
     shop_name: str = "Panthera Shop"
+
+    @model_validator(mode="after")
+    def _stripe_needs_its_key(self) -> WebSettings:
+        if self.payment_provider == "stripe" and not self.stripe_publishable_key:
+            raise ValueError(
+                "PANTHERA_WEB__PAYMENT_PROVIDER=stripe needs PANTHERA_WEB__STRIPE_PUBLISHABLE_KEY"
+            )
+        return self

@@ -62,12 +62,15 @@ class Site:
         self.sessions = sessions
         secret = web.secret_key.encode() if web.secret_key else None
         self.csrf = Csrf(secret or load_or_create_secret(settings.data_dir / "keys" / "web-secret"))
-        self.payment = checkout_payment(web.payment_provider)
+        self.payment = checkout_payment(
+            web.payment_provider, stripe_publishable_key=web.stripe_publishable_key
+        )
         self.assets = Assets(HERE / "static")
         self.templates = Jinja2Templates(directory=HERE / "templates")
         env = self.templates.env
         env.globals["static"] = self.assets.url
         env.globals["page_url"] = page_url
+        env.globals["payment"] = self.payment
         env.filters["money"] = format_money
         env.filters["major"] = to_major
         env.policies["json.dumps_kwargs"] = {"sort_keys": True}

@@ -32,6 +32,8 @@
       panel.className = fresh.className;
       panel.setAttribute("data-status", fresh.getAttribute("data-status"));
       panel.innerHTML = fresh.innerHTML;
+      // Tell other scripts (Stripe's 3-D Secure step) that the panel changed.
+      panel.dispatchEvent(new CustomEvent("panthera:status", { bubbles: true }));
       return fresh.getAttribute("data-status");
     }
 

@@ -94,8 +94,15 @@ def test_stripe_mode_takes_only_a_payment_method_id_and_names_stripe_js_alone() 
         with pytest.raises(PaymentInputError) as refused:
             cards.token_from(form)
         assert refused.value.field == "cardNumber"
-    policy = content_security_policy(script_origins=cards.script_origins)
-    assert policy.count("https://js.stripe.com") == 3  # script-src, connect-src, frame-src
+    policy = content_security_policy(
+        script_origins=cards.script_origins,
+        frame_origins=cards.frame_origins,
+        connect_origins=cards.connect_origins,
+    )
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == "'self' https://js.stripe.com"
+    assert directives["frame-src"] == "https://js.stripe.com https://hooks.stripe.com"
+    assert directives["connect-src"] == "'self' https://api.stripe.com"
     assert "https://js.stripe.com" not in content_security_policy()
     assert "frame-src 'none'" in content_security_policy()
 

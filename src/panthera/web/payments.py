@@ -22,7 +22,13 @@ SANDBOX_CARDS = {
 }
 _SEPARATORS = re.compile(r"[\s-]")
 STRIPE_JS = "https://js.stripe.com/v3/"
-STRIPE_ORIGIN = "https://js.stripe.com"
+# Stripe's published CSP for Stripe.js: its script (which also draws the card fields in
+# frames of its own), its API for creating the PaymentMethod, and its 3-D Secure pages.
+STRIPE_ORIGINS = {
+    "script": ("https://js.stripe.com",),
+    "frame": ("https://js.stripe.com", "https://hooks.stripe.com"),
+    "connect": ("https://api.stripe.com",),
+}
 _PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
 
 
@@ -39,7 +45,11 @@ class CheckoutPayment:
     template: str
     """The checkout form's payment fields."""
     script_origins: tuple[str, ...] = ()
-    """Origins whose scripts the payment fields need (added to the CSP)."""
+    """Origins whose scripts the payment fields need (added to the CSP's script-src)."""
+    frame_origins: tuple[str, ...] = ()
+    """Origins the payment fields frame (frame-src)."""
+    connect_origins: tuple[str, ...] = ()
+    """Origins the payment script calls (connect-src)."""
 
     def token_from(self, form: Mapping[str, str]) -> str:
         raise NotImplementedError
@@ -91,7 +101,9 @@ def checkout_payment(
             raise ValueError("the Stripe card element needs a publishable key")
         return StripeCards(
             template="_payment_stripe.html",
-            script_origins=(STRIPE_ORIGIN,),
+            script_origins=STRIPE_ORIGINS["script"],
+            frame_origins=STRIPE_ORIGINS["frame"],
+            connect_origins=STRIPE_ORIGINS["connect"],
             publishable_key=stripe_publishable_key,
         )
     raise ValueError(f"unknown payment provider {provider!r}")

@@ -25,16 +25,18 @@ MAX_UPLOAD_BYTES = 12 * 1024 * 1024
 
 
 def content_security_policy(
-    *, script_origins: Sequence[str] = (), image_origins: Sequence[str] = ()
+    *,
+    script_origins: Sequence[str] = (),
+    frame_origins: Sequence[str] = (),
+    connect_origins: Sequence[str] = (),
+    image_origins: Sequence[str] = (),
 ) -> str:
-    """No inline script or style, nothing from elsewhere unless named.
-
-    A script origin (only Stripe's, in Stripe mode) may also frame its fields and be
-    fetched from: Stripe.js draws the card element in its own frame."""
+    """No inline script or style, nothing from elsewhere unless named (in Stripe mode,
+    Stripe's own origins, each only in the directive that needs it)."""
     scripts = " ".join(["'self'", *script_origins])
     images = " ".join(["'self'", "data:", *image_origins])
-    frames = " ".join(script_origins) or "'none'"
-    connect = " ".join(["'self'", *script_origins])
+    frames = " ".join(frame_origins) or "'none'"
+    connect = " ".join(["'self'", *connect_origins])
     return (
         f"default-src 'self'; script-src {scripts}; style-src 'self'; img-src {images}; "
         f"font-src 'self'; connect-src {connect}; frame-src {frames}; form-action 'self'; "

@@ -90,6 +90,8 @@ class Site:
             app,
             csp=content_security_policy(
                 script_origins=self.payment.script_origins,
+                frame_origins=self.payment.frame_origins,
+                connect_origins=self.payment.connect_origins,
                 image_origins=self.settings.image_origins,
             ),
             cookie_secure=self.settings.cookie_secure,

@@ -79,7 +79,7 @@ def containerised_platform(image: str, logs: Path) -> Iterator[Platform]:
     """`panthera up --distributed`, but every process a container of `image`.
 
     Each container writes only to its data directory (the image's anonymous volume, removed
-    with the container) and the /tmp podman mounts for --read-only.
+    with the container), the media volume and the /tmp podman mounts for --read-only.
     """
     run = f"c{uuid.uuid4().hex[:8]}"
     base_env = {
@@ -96,6 +96,11 @@ def containerised_platform(image: str, logs: Path) -> Iterator[Platform]:
         gateway_port=free_port(), replicas={}, host="127.0.0.1", base_env=base_env
     )
     names = [f"panthera-{run}-{child.name}" for child in children]
+    # Product media in a directory shared by the catalog and the media worker, as a volume is
+    # on one host (Compose does the same; beyond one host it is S3): owned by the image's
+    # user (`:U`), removed with the run.
+    media = f"panthera-{run}-media"
+    assert podman("volume", "create", media).returncode == 0
     try:
         for name, child in zip(names, children, strict=True):
             environment = [f"--env={key}={value}" for key, value in sorted(child.env.items())]
@@ -106,6 +111,8 @@ def containerised_platform(image: str, logs: Path) -> Iterator[Platform]:
                 f"--label=panthera-test-run={run}",
                 "--network=host",
                 "--read-only",
+                f"--volume={media}:/var/lib/panthera-media:U",
+                "--env=PANTHERA_CATALOG__MEDIA_DIR=/var/lib/panthera-media",
                 *environment,
                 image,
                 *["serve", child.service, "--port", str(child.port), "--host", child.bind_host],
@@ -124,4 +131,5 @@ def containerised_platform(image: str, logs: Path) -> Iterator[Platform]:
         # With its anonymous data volume: nothing of the run stays on the machine.
         removed = podman("rm", "--force", "--ignore", "--volumes", *names)
         assert removed.returncode == 0, removed.stderr
+        assert podman("volume", "rm", "--force", media).returncode == 0
         remove_run(run)

@@ -74,8 +74,14 @@ def test_sign_up_browse_search_order_ship_and_be_told(running_platform: Platform
 
     order = shop.order(me, product, quantity=2)
     assert shop.settle(me, order) == "confirmed"
-    stock = shop.http.get(f"/v1/products/{product}/stock").json()
-    assert (stock["available"], stock["reserved"]) == (1, 0)
+
+    def stock() -> tuple[int, int]:
+        levels = shop.http.get(f"/v1/products/{product}/stock").json()
+        return levels["available"], levels["reserved"]
+
+    # The catalog turns the reservation into a sale when the confirmation event reaches it,
+    # a moment after the order reads `confirmed`.
+    assert wait_for(lambda: stock() == (1, 0)), stock()
     shipped = shop.http.post(f"/v1/orders/{order}/ship", headers=admin)
     assert shipped.json()["status"] == "shipped"
 

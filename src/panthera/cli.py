@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -31,12 +32,14 @@ DataDir = Annotated[
 ]
 
 
-def _serve(app: ASGIApp, *, host: str, port: int, behind: str | None = None) -> None:
-    """Run `app` under uvicorn; `behind`: the addresses of the gateway in front of it,
+def server_config(
+    app: ASGIApp, *, host: str, port: int, behind: str | None = None
+) -> uvicorn.Config:
+    """How `app` is served; `behind`: the addresses of the gateway in front of it,
     whose X-Forwarded-For is believed (so per-client limits see the real client)."""
     # Our middleware logs each request as JSON with its ids; uvicorn's own access
     # log and logging config would only duplicate it.
-    uvicorn.run(
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -46,6 +49,14 @@ def _serve(app: ASGIApp, *, host: str, port: int, behind: str | None = None) -> 
         forwarded_allow_ips=behind,
         timeout_graceful_shutdown=10,
     )
+
+
+def _serve(app: ASGIApp, *, host: str, port: int, behind: str | None = None) -> None:
+    server = uvicorn.Server(server_config(app, host=host, port=port, behind=behind))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # as uvicorn.run: a port taken or a failed startup is an error
+        raise SystemExit(3)
 
 
 def _settings(data_dir: Path | None) -> Settings:

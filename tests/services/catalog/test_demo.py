@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
@@ -70,6 +71,7 @@ async def test_seeding_fills_a_searchable_catalog(catalog: CatalogRuntime) -> No
     assert all("shoe" in (p.name + p.description).lower() for p in shoes)
 
 
+@pytest.mark.usefixtures("restored_environ")  # `--data-dir` sets PANTHERA_DATA_DIR
 def test_the_seed_command_and_demo_start(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli, ["seed", "--products", "120", "--data-dir", str(tmp_path / "data")]

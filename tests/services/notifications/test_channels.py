@@ -138,7 +138,7 @@ class ImplicitTlsController(Controller):
     """aiosmtpd's auth_require_tls knows only STARTTLS; on smtps the whole session is TLS."""
 
     def factory(self) -> SMTP:
-        server = super().factory()
+        server: SMTP = super().factory()  # type: ignore[no-untyped-call]
         server._auth_require_tls = False
         return server
 

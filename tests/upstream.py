@@ -24,6 +24,7 @@ class Answer:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering: keeps a call in flight
+    hang_up: bool = False  # close the connection without an answer (a transport error)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             answer = upstream._take(Received(self.command, self.path, headers, body))
             if answer.delay:
                 time.sleep(answer.delay)
+            if answer.hang_up:
+                self.close_connection = True
+                return
             payload = b"" if answer.body is None else json.dumps(answer.body).encode()
             self.send_response(answer.status)
             self.send_header("Content-Type", "application/json")

@@ -9,12 +9,15 @@ tests do not depend on the machine's speed.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from panthera.kernel.errors import ServiceUnavailable
-from panthera.kernel.http_client import CircuitBreaker, ServiceClient
+from panthera.kernel.http_client import CircuitBreaker, Peers, ServiceClient
 from tests.upstream import Answer, Upstream, upstream_server
 
 THRESHOLD = 3
@@ -199,3 +202,77 @@ async def test_an_unreachable_upstream_opens_the_breaker(clock: SteppedClock) ->
         assert breaker.opened_at == clock.now
     finally:
         await client.aclose()
+
+
+async def test_retries_back_off_exponentially(upstream: Upstream, clock: SteppedClock) -> None:
+    breaker = CircuitBreaker(threshold=10, reset_after=COOL_DOWN, clock=clock)
+    client = ServiceClient("catalog", upstream.url, retries=2, breaker=breaker)
+    try:
+        started = time.monotonic()
+        await fails(client)
+        elapsed = time.monotonic() - started
+    finally:
+        await client.aclose()
+    # 0.1 s then 0.2 s between the three tries: never sooner; the bound above is generous.
+    assert 0.3 <= elapsed < 3.0, elapsed
+    assert upstream.calls == 3
+
+
+async def test_get_json_passes_headers_and_returns_status_and_body(
+    client: ServiceClient, upstream: Upstream
+) -> None:
+    upstream.answer_next(Answer(200, {"sku": "A-1"}))
+    status, body = await client.get_json("/v1/products/1", headers={"X-Request-ID": "req-7"})
+    assert (status, body) == (200, {"sku": "A-1"})
+    assert upstream.requests[-1].headers["x-request-id"] == "req-7"
+
+
+async def test_peers_reach_a_remote_service_by_url_with_the_callers_options(
+    upstream: Upstream,
+) -> None:
+    client = Peers().client("catalog", url=upstream.url, retries=0)
+    try:
+        with pytest.raises(ServiceUnavailable, match="The catalog service is unavailable"):
+            await client.get("/v1/products/x")
+    finally:
+        await client.aclose()
+    assert upstream.calls == 1, "retries=0 was not passed on"
+
+
+async def test_peers_reach_a_hosted_service_through_its_app_with_the_callers_options() -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        seen.append((headers[b"host"].decode(), scope["path"]))
+        await send({"type": "http.response.start", "status": 503, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    peers = Peers({"catalog": httpx.ASGITransport(app=app)})
+    client = peers.client("catalog", url="http://unused.invalid", retries=0)
+    try:
+        with pytest.raises(ServiceUnavailable, match="The catalog service is unavailable"):
+            await client.get("/v1/products/x")
+    finally:
+        await client.aclose()
+    assert seen == [("catalog.internal", "/v1/products/x")]
+
+
+async def test_a_transport_error_is_retried(upstream: Upstream, clock: SteppedClock) -> None:
+    breaker = CircuitBreaker(threshold=1, reset_after=COOL_DOWN, clock=clock)
+    client = ServiceClient("catalog", upstream.url, retries=1, breaker=breaker)
+    upstream.answer_next(Answer(hang_up=True), Answer(200, {"ok": True}))
+    try:
+        assert (await client.get("/v1/products/x")).status_code == 200
+    finally:
+        await client.aclose()
+    assert upstream.calls == 2
+    assert breaker.opened_at is None
+
+
+async def test_a_500_is_a_failure_like_any_5xx(client: ServiceClient, upstream: Upstream) -> None:
+    upstream.default = Answer(500)
+    for _ in range(THRESHOLD):
+        await fails(client)
+    await fails(client)
+    assert upstream.calls == THRESHOLD

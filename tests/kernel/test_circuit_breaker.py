@@ -276,3 +276,37 @@ async def test_a_500_is_a_failure_like_any_5xx(client: ServiceClient, upstream: 
         await fails(client)
     await fails(client)
     assert upstream.calls == THRESHOLD
+
+
+async def test_by_default_five_failures_open_it_for_ten_seconds(
+    upstream: Upstream, clock: SteppedClock
+) -> None:
+    """What a service gets when it asks Peers for a client without breaker options."""
+    breaker = CircuitBreaker(clock=clock)
+    client = ServiceClient("catalog", upstream.url, retries=0, breaker=breaker)
+    try:
+        for _ in range(5):
+            await fails(client)
+        await fails(client)
+        assert upstream.calls == 5
+        clock.now += 9.999
+        await fails(client)
+        assert upstream.calls == 5
+        clock.now += 0.001
+        await fails(client)
+        assert upstream.calls == 6
+    finally:
+        await client.aclose()
+
+
+async def test_a_hung_upstream_costs_the_caller_its_timeout_not_more(upstream: Upstream) -> None:
+    upstream.default = Answer(200, {"ok": True}, delay=2.5)
+    client = ServiceClient("catalog", upstream.url, timeout=0.3, retries=0)
+    try:
+        started = time.monotonic()
+        await fails(client)
+        elapsed = time.monotonic() - started
+    finally:
+        await client.aclose()
+    assert elapsed < 2.0, elapsed
+    assert upstream.calls == 1

@@ -137,3 +137,27 @@ async def test_a_token_signed_by_another_key_under_a_known_id_is_refused(
     with pytest.raises(Unauthorized, match="Invalid access token"):
         await verifier.verify_async(token(impostor))
     assert users.calls == 1
+
+
+async def test_by_default_a_fetch_holds_back_the_next_for_ten_seconds(
+    users: Upstream, clock: SteppedClock
+) -> None:
+    """The verifier as a service builds it, with only its clock given."""
+    fetch = remote_verifier(SETTINGS, users.url).refresher
+    verifier = TokenVerifier(
+        issuer=SETTINGS.jwt_issuer, audience=SETTINGS.jwt_audience, refresher=fetch, clock=clock
+    )
+    first, second = signing_key("k1"), signing_key("k2")
+    users.default = jwks(first, second)
+    await verifier.verify_async(token(first))
+    users.default = jwks(first, second, signing_key("k3"))
+    clock.now += 9.999
+    with pytest.raises(Unauthorized, match="unknown key"):
+        await verifier.verify_async(token(signing_key("k4")))
+    assert users.calls == 1
+    clock.now += 0.001
+    await verifier.verify_async(token(second))  # known since the first fetch: no fetch
+    assert users.calls == 1
+    with pytest.raises(Unauthorized, match="unknown key"):
+        await verifier.verify_async(token(signing_key("k5")))
+    assert users.calls == 2

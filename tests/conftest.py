@@ -7,6 +7,7 @@ machine's real PostgreSQL in schemas unique to the test (dropped afterwards).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -221,3 +222,13 @@ def dynamodb_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
     with dynamodb_local(tmp_path_factory.mktemp("dynamodb") / "dynamodb.log") as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def restored_environ() -> Iterator[None]:
+    """For in-process CLI runs: the CLI sets PANTHERA_* variables for the processes it
+    starts (the data directory, the distributed defaults); no test may leak them."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -38,20 +39,14 @@ DataDir = Annotated[
 ]
 
 
-def _serve(
-    app: ASGIApp,
-    *,
-    host: str,
-    port: int,
-    behind: str | None = None,
-    listener: socket.socket | None = None,
-) -> None:
-    """Run `app` under uvicorn; `behind`: the addresses of the gateway in front of it,
-    whose X-Forwarded-For is believed (so per-client limits see the real client);
-    `listener`: a socket already listening (the supervisor's), served instead of binding."""
+def server_config(
+    app: ASGIApp, *, host: str, port: int, behind: str | None = None
+) -> uvicorn.Config:
+    """How `app` is served; `behind`: the addresses of the gateway in front of it,
+    whose X-Forwarded-For is believed (so per-client limits see the real client)."""
     # Our middleware logs each request as JSON with its ids; uvicorn's own access
     # log and logging config would only duplicate it.
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -61,7 +56,23 @@ def _serve(
         forwarded_allow_ips=behind,
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run(sockets=[listener] if listener is not None else None)
+
+
+def _serve(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    behind: str | None = None,
+    listener: socket.socket | None = None,
+) -> None:
+    """Run `app` as `server_config` says; `listener`: a socket already listening (the
+    supervisor's), served instead of binding."""
+    server = uvicorn.Server(server_config(app, host=host, port=port, behind=behind))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listener] if listener is not None else None)
+    if not server.started:  # as uvicorn.run: a port taken or a failed startup is an error
+        raise SystemExit(3)
 
 
 def _announce(settings: Settings, service: str, text: str, event: str, **fields: object) -> None:

@@ -80,6 +80,7 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient, alice: Ac
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.headers["content-type"].startswith("application/json")
+    assert ready.json() == {"status": "ready"}
     await client.get("/v1/users/me", headers=alice.headers)
     metrics = (await client.get("/metrics")).text
     assert 'panthera_http_requests_total{method="GET",route="/v1/users/me",status="200"}' in metrics

@@ -75,16 +75,19 @@ class Gateway:
         # From the router itself: FastAPI 0.165 keeps an included router as one entry of
         # `own.router.routes`, without the paths it holds.
         self._own_paths = frozenset(getattr(route, "path", "") for route in operational.routes)
-        self.own: ASGIApp = (
+        self.own: ASGIApp = own
+        # CORS wraps the whole edge: preflights are answered here, and every answer to an
+        # allowed origin, a service's included, says so (or the browser hides it).
+        self._entry: ASGIApp = (
             CORSMiddleware(
-                own,
+                self._dispatch,
                 allow_origins=settings.cors_origins,
                 allow_methods=["*"],
                 allow_headers=["*"],
                 expose_headers=["X-Request-ID", "ETag", "Retry-After"],
             )
             if settings.cors_origins
-            else own
+            else self._dispatch
         )
 
     def running(self) -> AbstractAsyncContextManager[None]:
@@ -92,6 +95,9 @@ class Gateway:
         return self._lifespan()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             route = self.table.match(scope["method"], scope["path"])
             if route is not None and route.owner in self.apps and not self._own_first(route, scope):
@@ -108,9 +114,6 @@ class Gateway:
         return path in self._own_paths or path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
     async def _forward(self, route: EdgeRoute, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.settings.cors_origins and scope["method"] == "OPTIONS":
-            await self.own(scope, receive, send)  # a CORS preflight
-            return
         send = _with_security_headers(send)
         client = client_address(scope, trusted_hops=self.settings.trusted_hops)
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -28,17 +28,24 @@ _propagator = TraceContextTextMapPropagator()
 class CircuitBreaker:
     """Opens after `threshold` consecutive failures; lets one trial through after `reset_after`."""
 
-    def __init__(self, *, threshold: int = 5, reset_after: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        threshold: int = 5,
+        reset_after: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,  # a test steps it past the cool-down
+    ) -> None:
         self.threshold = threshold
         self.reset_after = reset_after
+        self.clock = clock
         self.failures = 0
         self.opened_at: float | None = None
 
     def allow(self) -> bool:
         if self.opened_at is None:
             return True
-        if time.monotonic() - self.opened_at >= self.reset_after:
-            self.opened_at = time.monotonic()  # half-open: one trial per period
+        if self.clock() - self.opened_at >= self.reset_after:
+            self.opened_at = self.clock()  # half-open: one trial per period
             return True
         return False
 
@@ -49,7 +56,7 @@ class CircuitBreaker:
     def record_failure(self) -> None:
         self.failures += 1
         if self.failures >= self.threshold:
-            self.opened_at = time.monotonic()
+            self.opened_at = self.clock()
 
 
 class ServiceClient:

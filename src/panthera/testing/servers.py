@@ -101,6 +101,16 @@ def _binary(name: str) -> str:
     return found
 
 
+def nats_server(directory: Path) -> PrivateServer:
+    """A JetStream server of our own, not started yet."""
+    return PrivateServer("nats", _binary("nats-server"), directory)
+
+
+def redis_server(directory: Path) -> PrivateServer:
+    """A Redis of our own, not started yet."""
+    return PrivateServer("redis", _binary("redis-server"), directory)
+
+
 @contextmanager
 def private_server(name: str, directory: Path) -> Iterator[PrivateServer]:
     """`name` is "nats" or "redis"; the server runs until the block ends."""

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
@@ -71,6 +72,7 @@ async def test_seeding_fills_a_searchable_catalog(catalog: CatalogRuntime) -> No
     assert all("shoe" in (p.name + p.description).lower() for p in shoes)
 
 
+@pytest.mark.usefixtures("restored_environ")  # `--data-dir` sets PANTHERA_DATA_DIR
 def test_the_seed_command_and_demo_start(tmp_path: Path) -> None:
     migrated = CliRunner().invoke(cli, ["migrate", "catalog", "--data-dir", str(tmp_path / "data")])
     assert migrated.exit_code == 0, migrated.output

@@ -36,7 +36,7 @@ from panthera.kernel.consumer import Consumer
 from panthera.kernel.events import Event
 from panthera.services.catalog.models import outbox
 from panthera.services.catalog.runtime import CatalogRuntime
-from tests.conftest import Account
+from tests.conftest import Account, assert_problem
 from tests.services.catalog.conftest import make_product
 from tests.services.catalog.test_inventory_races import levels, new_product
 
@@ -74,17 +74,19 @@ async def test_failed_writes_record_nothing(
     client: httpx.AsyncClient, admin: Account, catalog: CatalogRuntime
 ) -> None:
     product = await make_product(client, admin, sku="ONCE")
-    await client.post(
+    duplicate = await client.post(
         "/v1/products",
         json={"sku": "ONCE", "name": "x", "price": 1, "currency": "EUR"},
         headers=admin.headers,
     )
-    await client.put(
+    assert_problem(duplicate, 409)
+    stale = await client.put(
         f"/v1/products/{product['id']}",
         json={"name": "y"},
         headers={**admin.headers, "If-Match": '"99"'},
     )
-    assert len(await recorded(catalog)) == 1
+    assert_problem(stale, 412)
+    assert [e["type"] for e in await recorded(catalog)] == [ProductCreated.TYPE]
 
 
 E = TypeVar("E", bound=OrderEvent)

@@ -241,3 +241,62 @@ async def test_every_stock_change_is_an_outbox_event(catalog: CatalogRuntime) ->
         "productIds": [str(product)],
         "detail": f"out of stock: {product}",
     }
+
+
+async def test_concurrent_duplicates_of_a_refused_order_reject_once(
+    catalog: CatalogRuntime,
+) -> None:
+    product = await new_product(catalog, stock=1)
+    outcomes = await asyncio.gather(*(reserve(catalog, "dup-r", {product: 5}) for _ in range(8)))
+    assert {o.status for o in outcomes} == {REJECTED}
+    assert {o.reason for o in outcomes} == {StockRejectionReason.OUT_OF_STOCK}
+    assert len(await recorded(catalog, StockRejected)) == 1
+    assert await levels(catalog, product) == (1, 0)
+
+
+async def test_a_release_racing_the_first_reservation_leaves_nothing_held(
+    catalog: CatalogRuntime,
+) -> None:
+    product = await new_product(catalog, stock=50)
+    for n in range(10):
+        order = f"ended-{n}"
+        await asyncio.gather(reserve(catalog, order, {product: 2}), release(catalog, order))
+        # Whichever came first, the order ends released and holds nothing.
+        assert status(await release(catalog, order)) == RELEASED
+    assert await levels(catalog, product) == (50, 0)
+
+
+async def test_reserving_releasing_and_selling_refresh_the_cached_product(
+    catalog: CatalogRuntime,
+) -> None:
+    product = await new_product(catalog, stock=5)
+
+    async def on_sale() -> int:
+        return (await products.get_product(rt=catalog, product_id=product)).available
+
+    assert await on_sale() == 5  # now cached
+    await reserve(catalog, "cached-1", {product: 2})
+    assert await on_sale() == 3
+    await release(catalog, "cached-1")
+    assert await on_sale() == 5
+    await reserve(catalog, "cached-2", {product: 4})
+    await commit(catalog, "cached-2")
+    assert await on_sale() == 1  # cached again, before the return below
+    await release(catalog, "cached-2")  # a sold order returned
+    assert await on_sale() == 5
+
+
+async def test_orders_listing_products_in_opposite_orders_do_not_deadlock(
+    catalog: CatalogRuntime,
+) -> None:
+    """Rows are locked in one order whatever the order's line order (PostgreSQL would
+    otherwise abort one of two transactions waiting on each other)."""
+    a = await new_product(catalog, stock=100)
+    b = await new_product(catalog, stock=100)
+    orders = [
+        reserve(catalog, f"cross-{i}", {a: 1, b: 1} if i % 2 else {b: 1, a: 1}) for i in range(24)
+    ]
+    outcomes = await asyncio.gather(*orders)
+    assert {o.status for o in outcomes} == {RESERVED}
+    assert await levels(catalog, a) == (76, 24)
+    assert await levels(catalog, b) == (76, 24)

@@ -95,9 +95,10 @@ async def test_a_user_sees_only_their_own_and_an_admin_sees_all(
     assert_problem(
         await client.get(f"/v1/notifications/{uuid.uuid4()}", headers=alice.headers), 404
     )
-    assert (
-        await client.get(f"/v1/notifications/{bobs['id']}", headers=admin.headers)
-    ).status_code == 200
+    read_by_admin = await client.get(f"/v1/notifications/{bobs['id']}", headers=admin.headers)
+    assert read_by_admin.status_code == 200
+    assert read_by_admin.json() == bobs  # bob's own notification, not the admin's
+    assert bobs["userId"] == bob.id and bobs["to"] == bob.email
 
     everything = await client.get("/v1/notifications", headers=admin.headers)
     body = everything.json()

@@ -15,6 +15,7 @@ from panthera.app import create_platform
 from panthera.cli import cli
 from panthera.kernel.settings import Settings
 from panthera.services.notifications.models import NotificationRow
+from panthera.testing.servers import nats_server
 from tests.conftest import eventually, fast_service_settings, sign_up
 
 
@@ -76,3 +77,44 @@ def test_replay_refuses_a_service_without_handlers(
     )
     assert result.exit_code == 2
     assert "not a service that consumes events" in result.output
+
+
+async def _forget_outbox(settings: Settings, service: str) -> None:
+    db = create_platform(settings, services=[service]).hosts[service].db
+    try:
+        async with db.transaction() as session:
+            assert await session.scalar(sa.text("SELECT count(*) FROM outbox"))
+            await session.execute(sa.text("DELETE FROM outbox"))
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.integration
+def test_replay_reads_the_stream_on_nats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distributed, the log is the JetStream stream (a private server here), not an outbox."""
+    nats = nats_server(tmp_path)
+    nats.start()
+    try:
+        data = tmp_path / "data"
+        url = f"nats://127.0.0.1:{nats.port}"
+        monkeypatch.setenv("PANTHERA_DATA_DIR", str(data))
+        monkeypatch.setenv("PANTHERA_NATS_URL", url)
+        settings = Settings(data_dir=data, nats_url=url)
+        since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        asyncio.run(_statuses(settings, then_sign_up=True))
+        asyncio.run(_forget_outbox(settings, "users"))  # only the stream holds the event now
+        base = ["events", "replay", "--consumer", "notifications", "--since", since]
+        plain = CliRunner().invoke(cli, base)
+        assert plain.exit_code == 0, plain.output
+        assert "replayed 1 events to notifications: 0 applied" in plain.output
+        later = datetime.now(UTC).isoformat()
+        none = CliRunner().invoke(
+            cli, ["events", "replay", "--consumer", "notifications", "--since", later]
+        )
+        assert "replayed 0 events" in none.output, none.output
+        forced = CliRunner().invoke(cli, [*base, "--reprocess"])
+        assert forced.exit_code == 0, forced.output
+        assert "replayed 1 events to notifications: 1 applied" in forced.output
+        assert asyncio.run(_statuses(settings, then_sign_up=False)) == ["sent"]
+    finally:
+        nats.stop()

@@ -78,12 +78,14 @@ class TokenVerifier:
         refresher: KeyRefresher | None = None,
         refresh_interval: float = 10.0,
         revocations: Revocations | None = None,
+        clock: Callable[[], float] = time.monotonic,  # a test steps it past the interval
     ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.leeway_seconds = leeway_seconds
         self.refresher = refresher
         self.refresh_interval = refresh_interval
+        self.clock = clock
         self._last_refresh = float("-inf")
         self._refresh_lock = asyncio.Lock()
         self._keys: dict[str, Ed25519PublicKey] = {}
@@ -101,7 +103,7 @@ class TokenVerifier:
         if self.refresher is None:
             return
         async with self._refresh_lock:
-            if not force and time.monotonic() - self._last_refresh < self.refresh_interval:
+            if not force and self.clock() - self._last_refresh < self.refresh_interval:
                 return
             try:
                 self.add_jwks(await self.refresher())
@@ -110,7 +112,7 @@ class TokenVerifier:
                 return
             # Only a successful fetch throttles the next: while the users service is
             # unreachable each unknown key tries again (one at a time, behind the lock).
-            self._last_refresh = time.monotonic()
+            self._last_refresh = self.clock()
 
     async def verify_async(self, token: str) -> Principal:
         """`verify`, first fetching the keys again if the token names an unknown one."""

@@ -35,6 +35,10 @@ class Sms:
     body: str
 
 
+class PermanentFailure(Exception):
+    """The provider refused the message itself: sending it again cannot succeed."""
+
+
 class EmailChannel(Protocol):
     async def send(self, email: Email) -> None: ...
 
@@ -105,8 +109,16 @@ class MaildirEmailChannel:
         await asyncio.to_thread(self._deliver, build_message(email, sender=self.sender))
 
 
+TRANSIENT_4XX = frozenset({408, 425, 429})
+"""Client errors that mean "not now" (timeout, too early, too many): worth retrying."""
+
+
 class HttpSmsChannel:
-    """SMS through an HTTP provider: POST {to, body, reference} with a bearer token."""
+    """SMS through an HTTP provider: POST {to, body, reference} with a bearer token.
+
+    A 5xx or a transport error is retried by the sender; any other 4xx (a bad
+    number, a bad token) would fail the same way again and fails the message at once.
+    """
 
     def __init__(self, url: str, *, token: str | None, timeout: float = 15.0) -> None:
         self.url = url
@@ -121,6 +133,9 @@ class HttpSmsChannel:
                 json={"to": sms.to, "body": sms.body, "reference": sms.id},
                 headers={**headers, "Idempotency-Key": sms.id},
             )
+            status = response.status_code
+            if 400 <= status < 500 and status not in TRANSIENT_4XX:
+                raise PermanentFailure(f"the SMS provider refused it: HTTP {status}")
             response.raise_for_status()
 
 

@@ -3,8 +3,9 @@
 A sender runs in every process of the service whose `sender_enabled` is on;
 replicas share the queue through the store's claims (see store.py). A send
 that fails waits with exponential backoff and ends `failed` after
-`max_attempts`; a sender that dies mid-send loses its lease, and the message is
-tried again once the lease expires.
+`max_attempts`, or at once when the channel says no retry can succeed; a
+sender that dies mid-send loses its lease, and the message is tried again once
+the lease expires.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from opentelemetry import trace
 
 from panthera.kernel import tracing
 from panthera.kernel.wakeup import woken_or_timed_out
-from panthera.services.notifications.channels import Email, Sms
+from panthera.services.notifications.channels import Email, PermanentFailure, Sms
 from panthera.services.notifications.metrics import SENDS
 from panthera.services.notifications.service import NotificationsRuntime
 from panthera.services.notifications.store import Notification
@@ -58,7 +59,7 @@ async def _attempt(rt: NotificationsRuntime, claimed: Notification) -> None:
         await _send(rt, claimed)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        if claimed.attempts >= rt.settings.max_attempts:
+        if isinstance(exc, PermanentFailure) or claimed.attempts >= rt.settings.max_attempts:
             SENDS.labels(claimed.channel, "failed").inc()
             log.error("notification_failed", id=str(claimed.id), error=error)
             await rt.store.mark_failed(claimed, error=error)

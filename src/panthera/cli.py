@@ -482,19 +482,21 @@ def events_replay(
     from panthera.app import SERVICES, create_platform
     from panthera.kernel.consumer import parse_since, replay
 
-    settings, _where = _existing_deployment(data_dir, list(SERVICES))
+    # Usage first, then the deployment: a wrong command line is a usage error wherever it runs.
     try:
         start = parse_since(since)
     except ValueError as exc:
         typer.echo(f"error: --since: {exc}", err=True)
         raise typer.Exit(2) from exc
-    # Every service is hosted so that, in-process, their outboxes are the log to read.
-    platform = create_platform(settings)
-    target = platform.hosts.get(consumer)
-    if target is None or target.consumer is None:
+    if consumer not in SERVICES or not SERVICES[consumer].handlers:
         typer.echo(f"error: {consumer!r} is not a service that consumes events", err=True)
         raise typer.Exit(2)
+    settings, _where = _existing_deployment(data_dir, list(SERVICES))
+    # Every service is hosted so that, in-process, their outboxes are the log to read.
+    platform = create_platform(settings)
+    target = platform.hosts[consumer]
     handler = target.consumer
+    assert handler is not None  # a service with handlers has a consumer
 
     async def run() -> tuple[int, int]:
         async with AsyncExitStack() as stack:

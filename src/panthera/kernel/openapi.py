@@ -10,6 +10,7 @@ does not require one says so (`security: [{}, {BearerAuth: []}]`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -32,6 +33,9 @@ ERROR_COMPONENTS = {
     429: "TooManyRequestsError",
     503: "ServiceUnavailableError",
 }
+
+
+_CONVERTER = re.compile(r"\{(\w+):[^}]+\}")
 
 
 def _error_response(status: int) -> dict[str, Any]:
@@ -72,7 +76,12 @@ def _document_the_edge(operation: dict[str, Any], rule: RouteRule | None) -> Non
 def shape_openapi(schema: dict[str, Any], rules: Sequence[RouteRule] = ()) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     shared = components.setdefault("responses", {})
-    by_route = {(method, rule.path): rule for rule in rules for method in rule.methods}
+    # A rule's path may carry a converter (`/media/{key:path}`); OpenAPI names only `{key}`.
+    by_route = {
+        (method, _CONVERTER.sub(r"{\1}", rule.path)): rule
+        for rule in rules
+        for method in rule.methods
+    }
     for path, path_item in schema.get("paths", {}).items():
         for method, operation in path_item.items():
             _document_the_edge(operation, by_route.get((method.upper(), path)))

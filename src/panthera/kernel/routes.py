@@ -95,7 +95,7 @@ class RouteRule:
             return "^" + re.escape(self.path.rstrip("/")) + "(/.*)?$"
         parts = re.split(r"(\{[^}]+\})", self.path)
         pattern = "".join(
-            (".+" if part.endswith(":path}") else "[^/]+")
+            _CONVERTER_PATTERNS.get(part.partition(":")[2].rstrip("}"), "[^/]+")
             if part.startswith("{")
             else re.escape(part)
             for part in parts
@@ -105,6 +105,14 @@ class RouteRule:
     @property
     def idempotent(self) -> bool:
         return bool(self.methods) and self.methods <= IDEMPOTENT_METHODS
+
+
+# Starlette's path convertors, as the edge must match them (RE2 and Python compatible).
+_CONVERTER_PATTERNS = {
+    "path": ".+",
+    "uuid": "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+    "int": "[0-9]+",
+}
 
 
 class RouteRules:
@@ -193,7 +201,14 @@ def allowed_methods(router: APIRouter, path: str) -> list[str]:
         for route in routes
         if re.fullmatch(RouteRule(frozenset(), str(route.path)).regex, path)
     ]
+    # Likewise among templates: `/images/order` is its own path, not an `{imageId}`.
+    most = max((_literal_segments(str(route.path)) for route in matching), default=0)
+    matching = [route for route in matching if _literal_segments(str(route.path)) == most]
     return sorted({method for route in matching for method in route.methods or ()})
+
+
+def _literal_segments(template: str) -> int:
+    return sum(1 for part in template.split("/") if part and not part.startswith("{"))
 
 
 async def method_not_allowed(request: Request, exc: Exception) -> Response:

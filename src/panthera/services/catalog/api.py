@@ -335,7 +335,9 @@ async def upload_image(
 
 
 @products.delete(
-    "/{productId}/images/{imageId}",
+    # `:uuid`: only an id matches, so `/images/order` stays the reorder route's path alone
+    # (a DELETE there is 405, not an id that fails to parse).
+    "/{productId}/images/{imageId:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a product image",
     responses=responses(400, 401, 403, 404),

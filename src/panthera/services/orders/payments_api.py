@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 
-from panthera.kernel.errors import ServiceUnavailable, responses
+from panthera.kernel.errors import NotFound, ServiceUnavailable, responses
 from panthera.kernel.routes import edge
 from panthera.kernel.schemas import ApiModel
 from panthera.kernel.service import runtime_of
@@ -37,7 +37,7 @@ class WebhookReceipt(ApiModel):
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
     },
-    responses=responses(400, 503),
+    responses=responses(400, 404, 503),
 )
 async def stripe_webhook(
     rt: Runtime,
@@ -46,7 +46,11 @@ async def stripe_webhook(
 ) -> WebhookReceipt:
     """Verify the `Stripe-Signature`, then apply the event once (a replay changes nothing)."""
     settings = rt.settings
-    if settings.payment_provider != "stripe" or settings.stripe_webhook_secret is None:
+    if settings.payment_provider != "stripe":
+        # Nothing here takes Stripe payments: for the caller, the endpoint does not exist.
+        raise NotFound("This shop does not take payments through Stripe")
+    if settings.stripe_webhook_secret is None:
+        # Stripe is in use but its events cannot be checked: ours to fix, Stripe retries.
         raise ServiceUnavailable("Stripe webhooks are not configured here")
     event = webhooks.verify(
         await request.body(),

@@ -215,7 +215,7 @@ async def test_concurrent_refreshes_of_one_token_yield_one_new_pair(
             for _ in range(5)
         )
     )
-    assert sum(r.status_code == 200 for r in answers) <= 1
+    assert sum(r.status_code == 200 for r in answers) == 1  # one winner, never none
     assert all(r.status_code in (200, 401) for r in answers)
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import socket
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 
 from panthera import supervisor
 from panthera.testing.ports import free_port
-from tests.e2e.shop import platform
+from tests.e2e.shop import platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -89,10 +90,18 @@ def test_distributed_starts_on_ephemeral_ports_come_up_every_time(tmp_path: Path
             for name, process in processes.items():
                 answer = httpx.get(f"{process['url']}/readyz", timeout=10)
                 assert answer.status_code == 200, (name, answer.text)
+            # The supervisor announces readiness after its own poll (every 0.5 s), which can
+            # come after ours on a quiet machine: wait for it before stopping the platform.
+            wait_for(partial(_announced_ready, run / "platform.log"))
         # One stream, one format (PANTHERA_LOG_JSON): the supervisor's lines, the services'
         # and Envoy's (its access log included) alike.
         lines = (run / "platform.log").read_text().splitlines()
         assert_one_format(lines, json_logs=json_logs)
+
+
+def _announced_ready(log: Path) -> bool:
+    text = log.read_text()
+    return "platform_ready" in text or "PantheraConnect (distributed) is ready" in text
 
 
 def assert_one_format(lines: list[str], *, json_logs: bool) -> None:

@@ -106,7 +106,9 @@ def plan(
                 listener = listen_from(port + 1)
                 port = listener.getsockname()[1]
             else:
-                port = _free_port_from(port + 1)
+                # Bound later by a process started elsewhere (a container): nothing holds
+                # the port meanwhile, so it comes from below the ephemeral range, as Envoy's.
+                port = unheld_port_from(port + 1)
             children.append(Child(f"{service}-{replica}", service, port, {}, listener=listener))
     urls: dict[str, list[str]] = {}
     for child in children:
@@ -123,7 +125,7 @@ def plan(
     # The edge is Envoy: its admin interface (loopback) and stats listener need ports too.
     for variable in ENVOY_PORTS:
         if variable not in gateway_env:
-            port = _envoy_port_from(port + 1)
+            port = unheld_port_from(port + 1)
             gateway_env[variable] = str(port)
     # Only the gateway faces clients; the services listen on loopback.
     children.append(Child("gateway", "gateway", gateway_port, gateway_env, bind_host=host))
@@ -155,9 +157,10 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999  # Linux's default
 
 
-def _envoy_port_from(port: int) -> int:
-    """A port for Envoy, which binds it itself once started: nothing holds it meanwhile,
-    so it is taken from below the ephemeral range, where no outgoing connection lands.
+def unheld_port_from(port: int) -> int:
+    """A port for a process that binds it itself once started (Envoy, a container): nothing
+    holds it meanwhile, so it is taken from below the ephemeral range, where no outgoing
+    connection lands.
     (A random start keeps several platforms starting at once out of each other's way.)"""
     low, high = _ephemeral_range()
     if low <= port <= high and low > 11_000:
@@ -319,9 +322,9 @@ class Supervisor:
             port = int(child.env.get(variable, "0"))
             if port and not _bindable(port):
                 taken = {int(c.env.get(v, "0")) for c in self.children for v in ENVOY_PORTS}
-                new = _envoy_port_from(port + 1)
+                new = unheld_port_from(port + 1)
                 while new in taken or new == child.port:
-                    new = _envoy_port_from(new + 1)
+                    new = unheld_port_from(new + 1)
                 child.env[variable] = str(new)
                 log.warning("port_moved", process=child.name, setting=variable, old=port, new=new)
 

@@ -18,7 +18,7 @@ import httpx
 
 from panthera import supervisor
 from panthera.testing.cleanup import remove_run
-from panthera.testing.ports import free_port
+from panthera.testing.ports import unheld_port
 from tests.e2e.shop import ADMIN_EMAIL, ADMIN_PASSWORD, Platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,8 +92,10 @@ def containerised_platform(image: str, logs: Path) -> Iterator[Platform]:
         "PANTHERA_ADMIN_EMAIL": ADMIN_EMAIL,
         "PANTHERA_ADMIN_PASSWORD": ADMIN_PASSWORD,
     }
+    # Containers bind their ports only once started: ports below the ephemeral range, which
+    # an outgoing connection of this busy machine cannot take meanwhile.
     children = supervisor.plan(
-        gateway_port=free_port(), replicas={}, host="127.0.0.1", base_env=base_env
+        gateway_port=unheld_port(), replicas={}, host="127.0.0.1", base_env=base_env
     )
     names = [f"panthera-{run}-{child.name}" for child in children]
     # Product media in a directory shared by the catalog and the media worker, as a volume is

@@ -13,6 +13,14 @@ def free_port() -> int:
         return port
 
 
+def unheld_port() -> int:
+    """A free port for a server that binds it only later (a container, Envoy): from below
+    the ephemeral range, where no outgoing connection can take it meanwhile."""
+    from panthera.supervisor import unheld_port_from  # one rule for the platform and tests
+
+    return unheld_port_from(free_port())
+
+
 def listening(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)

@@ -123,7 +123,11 @@ async def test_cancelling_a_pending_order_voids_its_payment_and_nothing_is_charg
     (order_id,) = await place_pending(client, admin, alice, 1)
     cancelled = await client.post(f"/v1/orders/{order_id}/cancel", headers=alice.headers)
     assert cancelled.status_code == 200, cancelled.text
-    assert cancelled.json()["payment"] == {"status": "voided", "reference": None}
+    assert cancelled.json()["payment"] == {
+        "status": "voided",
+        "reference": None,
+        "provider": "sandbox",
+    }
     await reserve(rt, order_id)  # the catalog's answer arrives after the cancel
     await drain(rt)
     order = await read(client, alice, order_id)
@@ -151,6 +155,7 @@ async def test_cancelling_a_confirmed_order_gives_the_money_back(
     assert order["payment"] == {
         "status": "refunded",
         "reference": confirmed["payment"]["reference"],
+        "provider": "sandbox",
     }
     assert not await money_kept(sandbox, order)
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
-from panthera import app
-from panthera.app import Platform, create_platform
 from panthera.kernel.service import ServiceSettings
-from panthera.kernel.settings import Settings
-from panthera.services import catalog
 from panthera.services.orders.settings import OrdersSettings
-from tests.conftest import GENEROUS_GATEWAY, Account, eventually, fast_service_settings
+from tests.conftest import Account, eventually, fast_service_settings
+from tests.services.orders.stalled_saga import platform
 from tests.services.orders.test_api import make_product, order_body, place
+
+__all__ = ["platform"]  # the fixture: a catalog deaf to orders
 
 
 @pytest.fixture
@@ -24,22 +20,6 @@ def service_settings() -> dict[str, ServiceSettings]:
         **fast_service_settings(),
         "orders": OrdersSettings(pending_timeout_seconds=0.5, expiry_interval_seconds=0.2),
     }
-
-
-@pytest.fixture
-async def platform(
-    settings: Settings,
-    service_settings: dict[str, ServiceSettings],
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[Platform]:
-    # A catalog that serves its API but never hears of orders: the saga stalls.
-    deaf = dataclasses.replace(catalog.spec, handlers={})
-    monkeypatch.setitem(app.SERVICES, "catalog", deaf)
-    platform = create_platform(
-        settings, service_settings=service_settings, gateway_settings=GENEROUS_GATEWAY
-    )
-    async with platform.running():
-        yield platform
 
 
 async def test_an_unanswered_order_is_rejected_in_time(

@@ -10,42 +10,24 @@ that matters to a customer: money is kept exactly when the order is confirmed.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from panthera import app
-from panthera.app import Platform, create_platform
-from panthera.kernel.service import ServiceSettings
-from panthera.kernel.settings import Settings
-from panthera.services import catalog
+from panthera.app import Platform
 from panthera.services.orders import saga
 from panthera.services.orders.payments import SandboxPaymentProvider
 from panthera.services.orders.runtime import OrdersRuntime
-from tests.conftest import GENEROUS_GATEWAY, Account
+from tests.conftest import Account
+from tests.services.orders.stalled_saga import platform
 from tests.services.orders.test_api import make_product, order_body, place
 
 ORDERS = 8
 
-
-@pytest.fixture
-async def platform(
-    settings: Settings,
-    service_settings: dict[str, ServiceSettings],
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[Platform]:
-    deaf = dataclasses.replace(catalog.spec, handlers={})
-    monkeypatch.setitem(app.SERVICES, "catalog", deaf)
-    platform = create_platform(
-        settings, service_settings=service_settings, gateway_settings=GENEROUS_GATEWAY
-    )
-    async with platform.running():
-        yield platform
+__all__ = ["platform"]  # the fixture: a catalog deaf to orders
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from panthera.testing.servers import PrivateServer
@@ -182,8 +183,19 @@ def test_redis_down_the_platform_keeps_serving(
     admin = shop.admin()
     product = shop.product(admin, stock=5)
     me = shop.sign_up("r00")
+    catalog = distributed_on_private.processes()["catalog-1"]["url"]
     private_redis.stop()
     try:
+        # The catalog says Redis is gone (503 naming it) ...
+        not_ready = wait_for(
+            lambda: (r := httpx.get(f"{catalog}/readyz", timeout=10)).status_code == 503 and r,
+            within=30,
+        )
+        failing = {k for k, v in not_ready.json()["checks"].items() if v != "ok"}
+        # ... and after the edge's health checks have run a few times (2 s apart), the edge
+        # is still ready and routes: they leave the fail-soft Redis out (?exclude=redis).
+        time.sleep(3 * 2)
+        edge_ready = shop.http.get("/readyz").status_code
         reads = [shop.http.get(f"/v1/products/{product}").status_code for _ in range(20)]
         searched = shop.http.get("/v1/products", params={"search": "shoe"}).status_code
         login = shop.http.post(
@@ -193,13 +205,20 @@ def test_redis_down_the_platform_keeps_serving(
         outcome = shop.settle(me, order)
     finally:
         private_redis.start()
+    ready_again = wait_for(
+        lambda: httpx.get(f"{catalog}/readyz", timeout=10).status_code == 200, within=60
+    )
     report(
         redis_down=True,
+        catalog_not_ready_on=sorted(failing),
+        edge_ready=edge_ready,
         product_reads_ok=reads.count(200),
         search=searched,
         login=login.status_code,
         order=outcome,
     )
+    assert failing == {"catalog.redis"}
+    assert edge_ready == 200 and ready_again
     assert reads == [200] * 20 and searched == 200
     assert login.status_code == 200
     assert outcome == "confirmed"

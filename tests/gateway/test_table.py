@@ -162,7 +162,8 @@ def test_gateway_config_command_prints_a_configuration_envoy_accepts(tmp_path: P
     catalog = clusters["catalog"]
     assert catalog["type"] == "STRICT_DNS"  # a name: resolved again and again
     assert len(catalog["load_assignment"]["endpoints"][0]["lb_endpoints"]) == 2
-    assert catalog["health_checks"][0]["http_health_check"]["path"] == "/readyz"
+    assert catalog["health_checks"][0]["http_health_check"]["path"] == "/readyz?exclude=redis"
+    assert catalog["common_lb_config"]["healthy_panic_threshold"] == {"value": 50.0}
     assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
     validate(config, tmp_path)
     missing = CliRunner().invoke(cli, ["gateway", "config", "--upstreams", "users=http://u:80"])

@@ -15,7 +15,7 @@ import pytest
 
 from panthera import supervisor
 from panthera.testing.ports import free_port
-from tests.e2e.shop import platform, wait_for
+from panthera.testing.shop import platform, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -10,25 +10,17 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from panthera.testing.servers import PrivateServer
-from tests.e2e.shop import Platform, Shopper, platform, wait_for
+from panthera.testing.shop import Platform, Shopper, platform, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-@pytest.fixture
-def distributed(tmp_path: Path) -> Iterator[Platform]:
-    with platform(tmp_path, "distributed") as running:
-        yield running
 
 
 @pytest.fixture
@@ -48,11 +40,6 @@ def kill(running: Platform, name: str) -> None:
     wait_for(lambda: running.processes()[name]["restarts"] > before["restarts"], within=30)
 
 
-def duplicates(notifications: list[dict[str, Any]]) -> int:
-    per_cause = Counter((n["event"], n["channel"]) for n in notifications)
-    return sum(count - 1 for count in per_cause.values())
-
-
 def place_many(
     shop: Shopper,
     who: list[dict[str, str]],
@@ -65,47 +52,6 @@ def place_many(
         if during is not None:
             during(i)
     return placed
-
-
-def test_notifications_killed_while_orders_flow_sends_each_confirmation_once(
-    distributed: Platform, report: Callable[..., None]
-) -> None:
-    shop = Shopper(distributed.base)
-    admin = shop.admin()
-    product = shop.product(admin, stock=100)
-    customers = [shop.sign_up(f"n{i:02d}") for i in range(12)]
-    placed = place_many(
-        shop,
-        customers,
-        product,
-        during=lambda i: kill(distributed, "notifications-1") if i == 4 else None,
-    )
-    outcomes = [shop.settle(customers[i], order) for i, order in placed]
-
-    def all_confirmations_sent() -> list[dict[str, Any]] | None:
-        sent = [
-            n
-            for n in shop.notifications(admin)
-            if n["template"] == "order_confirmed" and n["status"] == "sent"
-        ]
-        return sent if len({n["event"] for n in sent}) >= outcomes.count("confirmed") else None
-
-    wait_for(all_confirmations_sent, within=90)
-    everything = shop.notifications(admin)
-    # Customers have a phone too: each confirmation is one email and one SMS.
-    confirmations = [
-        n for n in everything if n["template"] == "order_confirmed" and n["channel"] == "email"
-    ]
-    report(
-        orders_placed=len(placed),
-        confirmed=outcomes.count("confirmed"),
-        confirmation_emails=len(confirmations),
-        lost=outcomes.count("confirmed") - len({n["event"] for n in confirmations}),
-        duplicate_notifications=duplicates(everything),
-    )
-    assert outcomes.count("confirmed") == len(placed)
-    assert len(confirmations) == len(placed)
-    assert duplicates(everything) == 0
 
 
 def test_orders_killed_mid_saga_every_order_reaches_a_final_state(

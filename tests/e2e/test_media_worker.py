@@ -32,9 +32,9 @@ from panthera.services.catalog import images, media
 from panthera.services.catalog.products import create_product
 from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.schemas import ProductCreate
+from panthera.testing.cleanup import remove_run
 from panthera.testing.ports import free_port
-from tests.e2e.cleanup import remove_run
-from tests.e2e.processes import wait_until_healthy
+from panthera.testing.processes import wait_until_healthy
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

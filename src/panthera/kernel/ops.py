@@ -37,7 +37,9 @@ def ops_router(checks: Callable[[], Sequence[ReadinessCheck]]) -> APIRouter:
         dependency out (the probes that decide traffic: see docs/operations.md)."""
         own = list(checks())
         named = [*own, *dependencies.checks_of([name for name, _ in own])]
-        states = await asyncio.gather(*(_state(name, check, exclude or []) for name, check in named))
+        states = await asyncio.gather(
+            *(_state(name, check, exclude or []) for name, check in named)
+        )
         report = {name: state for (name, _), state in zip(named, states, strict=True)}
         if any(state not in (OK, SKIPPED) for state in report.values()):
             return problem(

@@ -15,9 +15,7 @@ import pytest
 
 from panthera import supervisor
 from panthera.testing.ports import free_port
-from tests.e2e.shop import platform, wait_for
-
-pytestmark = pytest.mark.e2e
+from panthera.testing.shop import platform, wait_for
 
 
 def test_a_planned_service_port_is_bound_and_held_and_a_taken_one_skipped() -> None:
@@ -49,6 +47,18 @@ def test_a_planned_service_port_is_bound_and_held_and_a_taken_one_skipped() -> N
             child.listener.close()
 
 
+def test_up_distributed_runs_the_media_worker_beside_the_services_not_behind_the_edge() -> None:
+    children = supervisor.plan(
+        gateway_port=free_port(), replicas={"media-worker": 2}, host="127.0.0.1", base_env={}
+    )
+    workers = [child for child in children if child.service == "media-worker"]
+    assert [child.name for child in workers] == ["media-worker-1", "media-worker-2"]
+    gateway = next(child for child in children if child.service == "gateway")
+    upstreams = json.loads(gateway.env["PANTHERA_GATEWAY__UPSTREAMS"])
+    assert "media-worker" not in upstreams and "catalog" in upstreams
+
+
+@pytest.mark.e2e
 async def test_a_child_failing_the_same_way_is_reported_not_restarted_forever(
     tmp_path: Path,
 ) -> None:
@@ -71,6 +81,7 @@ async def test_a_child_failing_the_same_way_is_reported_not_restarted_forever(
     assert time.monotonic() - started < 60
 
 
+@pytest.mark.e2e
 @pytest.mark.integration
 def test_distributed_starts_on_ephemeral_ports_come_up_every_time(tmp_path: Path) -> None:
     for attempt, json_logs in enumerate([True, True, False]):

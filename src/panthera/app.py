@@ -125,10 +125,16 @@ def watch_dependencies(hosts: Sequence[ServiceHost[Any]], settings: Settings) ->
         name = host.spec.name
         dependencies.watch(name, "database", host.db.ping)
         dependencies.watch_pool(name, host.db.engine)
+        # A dependency this process does not have is forgotten, not left as an earlier
+        # platform of the same process declared it (`/readyz` checks what is declared).
         if settings.nats_url:
             dependencies.watch(name, "nats", host.bus.ping)
+        else:
+            dependencies.unwatch(name, "nats")
         if redis is not None:
             dependencies.watch(name, "redis", redis)
+        else:
+            dependencies.unwatch(name, "redis")
 
 
 class Platform:

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.generation.case import Case as AnyCase
 
+from panthera.testing.shop import Shopper, platform
 from tests.conftest import POSTGRES_URL, drop_schemas
 from tests.contract.test_schemathesis import RAISED_LIMITS
-from tests.e2e.shop import Shopper, platform
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.shop import Shopper, platform
+from panthera.testing.shop import Shopper, platform
 
 pytestmark = pytest.mark.e2e
 

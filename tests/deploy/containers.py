@@ -19,7 +19,7 @@ import httpx
 from panthera import supervisor
 from panthera.testing.cleanup import remove_run
 from panthera.testing.ports import unheld_port
-from tests.e2e.shop import ADMIN_EMAIL, ADMIN_PASSWORD, Platform
+from panthera.testing.shop import ADMIN_EMAIL, ADMIN_PASSWORD, Platform
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from panthera.testing.shop import Platform
 from tests.deploy.containers import build_image, containerised_platform, podman, run_in_image
-from tests.e2e.shop import Platform
 
 # Collected here too, with this module's `running_platform`: the same journey, in containers.
 from tests.e2e.test_journey import test_sign_up_browse_search_order_ship_and_be_told  # noqa: F401

@@ -76,7 +76,8 @@ def test_every_process_runs_the_one_image_with_its_own_command_probes_and_resour
         images.add(container["image"])
         assert container["args"][:2] == ["serve", PROCESSES[process]]
         assert {"name": "http", "containerPort": HTTP, "protocol": "TCP"} in container["ports"]
-        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        probes = (("readinessProbe", "/readyz?exclude=redis"), ("livenessProbe", "/healthz"))
+        for probe, path in probes:
             assert container[probe]["httpGet"] == {"path": path, "port": "http"}, process
         assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
         for bound in ("requests", "limits"):

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from panthera.testing.processes import panthera
 from tests.conftest import POSTGRES_URL, drop_schemas
-from tests.e2e.processes import panthera
 
 SERVICES = ("users", "catalog", "orders", "notifications")
 

@@ -22,6 +22,7 @@ import yaml
 
 from panthera.testing.cleanup import remove_run
 from panthera.testing.ports import free_port
+from panthera.testing.shop import Shopper, wait_for
 from tests.deploy.observability import (
     PROMETHEUS,
     dashboards,
@@ -29,7 +30,6 @@ from tests.deploy.observability import (
     queries,
     rules,
 )
-from tests.e2e.shop import Shopper, wait_for
 from tests.ops.deployment import Deployment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

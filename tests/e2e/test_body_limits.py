@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from panthera.testing.shop import platform
 from tests.e2e.edge import RawAnswer, post_chunked, resident_bytes
-from tests.e2e.shop import platform
 
 pytestmark = pytest.mark.e2e
 

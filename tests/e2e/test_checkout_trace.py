@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cleanup import remove_run
+from panthera.testing.cleanup import remove_run
+from panthera.testing.shop import Shopper, wait_for
 from tests.e2e.otlp import ReceivedSpan, Receiver, receiving
-from tests.e2e.shop import Shopper, wait_for
 from tests.ops.deployment import Deployment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from panthera.testing.cleanup import drop_schemas
-from tests.e2e.processes import panthera
-from tests.e2e.shop import ADMIN_PASSWORD, Platform, platform
+from panthera.testing.processes import panthera
+from panthera.testing.shop import ADMIN_PASSWORD, Platform, platform
 
 pytestmark = pytest.mark.e2e
 

@@ -25,6 +25,7 @@ from panthera.app import SERVICES
 from panthera.gateway.table import platform_table
 from panthera.kernel.auth.keys import load_or_create_signing_key
 from panthera.testing.ports import free_port
+from panthera.testing.shop import wait_for
 from tests.conftest import STRONG_PASSWORD, assert_problem
 from tests.e2e.edge import (
     Process,
@@ -34,7 +35,6 @@ from tests.e2e.edge import (
     requests_counted,
     resident_bytes,
 )
-from tests.e2e.shop import wait_for
 
 pytestmark = pytest.mark.e2e
 

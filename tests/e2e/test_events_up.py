@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from panthera.testing.ports import free_port
-from tests.e2e.processes import running
+from panthera.testing.processes import running
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ import pytest
 from aiobotocore.session import get_session
 from PIL import Image
 
-from tests.e2e.shop import Platform, Shopper, platform, wait_for
+from panthera.testing.shop import Platform, Shopper, platform, wait_for
 from tests.services.notifications.dynamodb_local import dynamodb_environment
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.shop import Platform, Shopper, platform, wait_for
+from panthera.testing.shop import Platform, Shopper, platform, wait_for
 from tests.services.orders.localstripe import (
     API_KEY,
     THREE_D_SECURE_CARD,

@@ -32,9 +32,9 @@ from panthera.services.catalog import images, media
 from panthera.services.catalog.products import create_product
 from panthera.services.catalog.runtime import CatalogRuntime
 from panthera.services.catalog.schemas import ProductCreate
+from panthera.testing.cleanup import remove_run
 from panthera.testing.ports import free_port
-from tests.e2e.cleanup import remove_run
-from tests.e2e.processes import wait_until_healthy
+from panthera.testing.processes import wait_until_healthy
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -143,18 +143,3 @@ async def test_a_worker_killed_mid_job_loses_no_job(
     for key in images.object_keys(digest, "jpg"):
         assert await rt.media.exists(key), key
     assert b"media_job_finished" in second_log.read_bytes()
-
-
-def test_up_distributed_runs_the_media_worker_beside_the_services_not_behind_the_edge() -> None:
-    import json
-
-    from panthera import supervisor
-
-    children = supervisor.plan(
-        gateway_port=free_port(), replicas={"media-worker": 2}, host="127.0.0.1", base_env={}
-    )
-    workers = [child for child in children if child.service == "media-worker"]
-    assert [child.name for child in workers] == ["media-worker-1", "media-worker-2"]
-    gateway = next(child for child in children if child.service == "gateway")
-    upstreams = json.loads(gateway.env["PANTHERA_GATEWAY__UPSTREAMS"])
-    assert "media-worker" not in upstreams and "catalog" in upstreams

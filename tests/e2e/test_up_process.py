@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from panthera.testing.ports import free_port
-from tests.e2e.processes import panthera, running
+from panthera.testing.processes import panthera, running
 
 pytestmark = pytest.mark.e2e
 

@@ -80,7 +80,10 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient, alice: Ac
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.headers["content-type"].startswith("application/json")
-    assert ready.json() == {"status": "ready"}
+    body = ready.json()
+    assert body["status"] == "ready"
+    assert body["checks"] and set(body["checks"].values()) == {"ok"}, body
+    assert {"users", "users.database"} <= set(body["checks"]), body
     await client.get("/v1/users/me", headers=alice.headers)
     metrics = (await client.get("/metrics")).text
     assert 'panthera_http_requests_total{method="GET",route="/v1/users/me",status="200"}' in metrics

@@ -162,7 +162,8 @@ def test_gateway_config_command_prints_a_configuration_envoy_accepts(tmp_path: P
     catalog = clusters["catalog"]
     assert catalog["type"] == "STRICT_DNS"  # a name: resolved again and again
     assert len(catalog["load_assignment"]["endpoints"][0]["lb_endpoints"]) == 2
-    assert catalog["health_checks"][0]["http_health_check"]["path"] == "/readyz"
+    assert catalog["health_checks"][0]["http_health_check"]["path"] == "/readyz?exclude=redis"
+    assert catalog["common_lb_config"]["healthy_panic_threshold"] == {"value": 50.0}
     assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
     validate(config, tmp_path)
     missing = CliRunner().invoke(cli, ["gateway", "config", "--upstreams", "users=http://u:80"])
@@ -183,3 +184,31 @@ def test_rates_become_token_buckets_envoy_can_refill() -> None:
     assert retry_after == 1
     with pytest.raises(ValueError):
         GatewaySettings(rate_limit_per_client="lots")
+
+
+def test_trusted_proxy_cidrs_render_envoys_xff_detection_and_exclude_trusted_hops(
+    tmp_path: Path,
+) -> None:
+    gateway = GatewaySettings(trusted_proxy_cidrs=["10.42.0.0/16", "192.0.2.7"])
+    config = envoy.render(
+        platform_table(list(SERVICES.values())),
+        upstreams=UPSTREAMS,
+        gateway=gateway,
+        platform=Settings(),
+        host="127.0.0.1",
+        port=8080,
+    )
+    [listener] = [x for x in config["static_resources"]["listeners"] if x["name"] == "edge"]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    # Envoy refuses the extension beside use_remote_address: the extension decides alone.
+    assert "use_remote_address" not in manager and "xff_num_trusted_hops" not in manager
+    [detection] = manager["original_ip_detection_extensions"]
+    assert detection["typed_config"]["xff_trusted_cidrs"]["cidrs"] == [
+        {"address_prefix": "10.42.0.0", "prefix_len": 16},
+        {"address_prefix": "192.0.2.7", "prefix_len": 32},
+    ]
+    validate(config, tmp_path)
+    with pytest.raises(ValueError, match="either TRUSTED_HOPS or TRUSTED_PROXY_CIDRS"):
+        GatewaySettings(trusted_proxy_cidrs=["10.0.0.0/8"], trusted_hops=1)
+    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 network"):
+        GatewaySettings(trusted_proxy_cidrs=["web"])

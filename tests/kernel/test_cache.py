@@ -66,7 +66,6 @@ async def test_redis_cache_entries_expire(redis_cache: RedisCache) -> None:
     assert await redis_cache.get("short") is None
 
 
-@pytest.mark.integration
 async def test_unreachable_redis_degrades_to_misses_quickly() -> None:
     cache = RedisCache(f"redis://127.0.0.1:{free_port()}/0", retry_after_seconds=60)
     started = time.monotonic()

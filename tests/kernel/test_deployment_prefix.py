@@ -17,8 +17,6 @@ from panthera.testing.servers import PrivateServer
 from tests.conftest import GENEROUS_GATEWAY, STRONG_PASSWORD, fast_service_settings, log_in, sign_up
 from tests.services.catalog.conftest import make_product
 
-pytestmark = pytest.mark.integration
-
 
 def test_the_prefix_follows_the_stores_unless_named(tmp_path: Path) -> None:
     pg = "postgresql://postgres@127.0.0.1:5432/shop"
@@ -68,6 +66,7 @@ async def two_shops(
         yield shops
 
 
+@pytest.mark.integration
 async def test_login_counters_are_per_deployment(
     two_shops: list[tuple[Platform, httpx.AsyncClient]],
 ) -> None:
@@ -83,6 +82,7 @@ async def test_login_counters_are_per_deployment(
     assert (await south.post("/v1/auth/login", json=right)).status_code == 200
 
 
+@pytest.mark.integration
 async def test_cache_entries_and_every_key_are_per_deployment(
     two_shops: list[tuple[Platform, httpx.AsyncClient]], private_redis: PrivateServer
 ) -> None:

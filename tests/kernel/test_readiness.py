@@ -25,7 +25,8 @@ from tests.engines import TcpRelay
 
 pytestmark = pytest.mark.integration
 
-READY = {"status": "ready"}
+SERVICE_CHECKS = ("catalog", "catalog.database", "catalog.nats", "catalog.redis")
+READY = {"status": "ready", "checks": dict.fromkeys(SERVICE_CHECKS, "ok")}
 
 
 @pytest.fixture
@@ -112,7 +113,8 @@ async def test_not_ready_without_the_database_and_ready_when_it_returns(
     status, body = await readyz(http)
     assert status == 503, body
     assert body["detail"] == "Some dependencies are unavailable"
-    assert set(body["checks"]) == {"catalog"}
+    failing = {name for name, state in body["checks"].items() if state != "ok"}
+    assert failing == {"catalog", "catalog.database"}, body
     await database.start()
     await ready_again(http)
 
@@ -128,23 +130,29 @@ async def test_not_ready_without_nats_and_ready_when_it_returns(
 
     body = await eventually(refused, timeout=30, interval=0.1)
     assert "NATS" in body["checks"]["catalog"], body
+    assert body["checks"]["catalog.nats"] != "ok", body
+    assert body["checks"]["catalog.redis"] == "ok", body
     nats.start()
     await ready_again(http)
 
 
-async def test_redis_down_is_reported_but_keeps_the_process_ready(
+async def test_not_ready_without_redis_yet_serving_and_ready_when_it_returns(
     http: httpx.AsyncClient, redis: PrivateServer
 ) -> None:
-    """Redis holds caches and limits that fail soft: losing it must not take every replica
-    out of the load balancer. Prometheus sees it go and come back."""
+    """Redis holds caches and limits that fail soft: without it `/readyz` says so (503,
+    naming it) while requests are still answered; the probes that decide traffic leave
+    it out (`?exclude=redis`), so losing it takes no replica out of a load balancer."""
     assert await dependency_up(http, "redis") == 1
     redis.stop()
+    status, body = await readyz(http)
+    assert status == 503, body
+    failing = {name for name, state in body["checks"].items() if state != "ok"}
+    assert failing == {"catalog.redis"}, body
     assert await dependency_up(http, "redis") == 0
-    assert await readyz(http) == (200, READY)
+    traffic = await http.get("/readyz", params={"exclude": "redis"})
+    assert traffic.status_code == 200, traffic.text
+    assert traffic.json()["checks"]["catalog.redis"] == "skipped"
     assert (await http.get("/v1/products")).status_code == 200
     redis.start()
-
-    async def back() -> bool:
-        return await dependency_up(http, "redis") == 1
-
-    await eventually(back, timeout=30, interval=0.2)
+    await ready_again(http)
+    assert await dependency_up(http, "redis") == 1

@@ -21,9 +21,9 @@ import httpx
 
 from panthera.testing.cleanup import remove_run
 from panthera.testing.ports import free_port
+from panthera.testing.processes import running
+from panthera.testing.shop import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.conftest import POSTGRES_URL
-from tests.e2e.processes import running
-from tests.e2e.shop import ADMIN_EMAIL, ADMIN_PASSWORD
 
 SERVICES = ("users", "catalog", "orders", "notifications")
 

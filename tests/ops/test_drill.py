@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from panthera.testing.cleanup import remove_run
-from tests.e2e.shop import PASSWORD, Shopper, wait_for
+from panthera.testing.shop import PASSWORD, Shopper, wait_for
 from tests.ops.deployment import Deployment, backlog, published_total
 
 pytestmark = pytest.mark.e2e

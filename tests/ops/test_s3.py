@@ -17,8 +17,6 @@ from tests.conftest import STRONG_PASSWORD, log_in, sign_up
 from tests.ops.seaweedfs import seaweedfs
 from tests.ops.test_backup import fill, say, shop, state
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -46,6 +44,7 @@ def test_s3_urls_name_a_bucket_and_a_prefix() -> None:
         parse_s3_url("https://example.com/x")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 async def test_a_backup_goes_to_s3_and_comes_back(
     settings: Settings, bucket: str, tmp_path: Path
@@ -79,6 +78,7 @@ async def test_a_backup_goes_to_s3_and_comes_back(
         await log_in(http, "after@example.com", STRONG_PASSWORD)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 async def test_a_missing_backup_in_s3_is_reported(settings: Settings, bucket: str) -> None:
     deployment = backup.deployment_of(settings, SERVICES)

@@ -16,9 +16,9 @@ from panthera.kernel.database import Database
 from panthera.kernel.events import Event
 from panthera.kernel.outbox import outbox_table
 from panthera.kernel.settings import Settings
+from panthera.testing.cleanup import remove_run
+from panthera.testing.shop import Shopper, wait_for
 from tests.conftest import POSTGRES_URL
-from tests.e2e.cleanup import remove_run
-from tests.e2e.shop import Shopper, wait_for
 from tests.ops.deployment import SERVICES, Deployment
 
 pytestmark = pytest.mark.e2e

@@ -26,9 +26,9 @@ from playwright.sync_api import Browser
 from panthera.app import create_platform
 from panthera.kernel.settings import Settings
 from panthera.testing.ports import free_port
+from panthera.testing.shop import ADMIN_EMAIL, ADMIN_PASSWORD, platform
 from panthera.web.sessions import COOKIE as SESSION_COOKIE
 from tests.conftest import GENEROUS_GATEWAY, fast_service_settings
-from tests.e2e.shop import ADMIN_EMAIL, ADMIN_PASSWORD, platform
 from tests.web.browser import Watched, launch
 from tests.web.journeys import PASSWORD
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.shop import ADMIN_EMAIL, ADMIN_PASSWORD
+from panthera.testing.shop import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.web.browser import Watched, accessibility_violations, screenshot, screenshots_dir
 from tests.web.conftest import Shop, session_id, unique
 from tests.web.journeys import (

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
+from panthera.testing.shop import platform
 from panthera.web.payments import STRIPE_JS
-from tests.e2e.shop import platform
 from tests.services.orders.localstripe import (
     API_KEY,
     PUBLISHABLE_KEY,

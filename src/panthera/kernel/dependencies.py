@@ -10,13 +10,14 @@ from SQLAlchemy's pools at that moment too.
 One registration per (service, dependency): a later one replaces it, which
 keeps the labels bounded and lets a test process build platform after
 platform. Gauges exist (at zero) from registration on, before the first scrape.
+`/readyz` runs the same checks (`checks_of`), so readiness and the metric agree.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import structlog
@@ -63,6 +64,17 @@ def unwatch(service: str, dependency: str) -> None:
     """Stop checking (a host that ends for good); its gauge goes with it."""
     if _checks.pop((service, dependency), None) is not None:
         DEPENDENCY_UP.remove(service, dependency)
+
+
+def checks_of(services: Iterable[str]) -> list[tuple[str, Check]]:
+    """The declared checks of `services`, named `service.dependency` (for `/readyz`, which
+    thereby checks exactly what `panthera_dependency_up` reports)."""
+    wanted = set(services)
+    return [
+        (f"{service}.{dependency}", check)
+        for (service, dependency), check in sorted(_checks.items())
+        if service in wanted
+    ]
 
 
 def watch_pool(service: str, engine: AsyncEngine) -> None:

@@ -158,7 +158,12 @@ async def _probe(client: httpx.AsyncClient, process: ProcessStatus) -> str | Non
         process.ready = ready.status_code == 200
         if not process.ready:
             body = ready.json() if ready.headers.get("content-type", "").endswith("json") else {}
-            process.problems.update(body.get("checks") or {"readyz": f"HTTP {ready.status_code}"})
+            failing = {
+                name: state
+                for name, state in (body.get("checks") or {}).items()
+                if state not in ("ok", "skipped")
+            }
+            process.problems.update(failing or {"readyz": f"HTTP {ready.status_code}"})
     except httpx.HTTPError as exc:
         process.problems["readyz"] = type(exc).__name__
     if process.service == "gateway":  # Envoy: its statistics are Prometheus's business

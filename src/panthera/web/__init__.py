@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from panthera.kernel import observability
 from panthera.kernel.ops import ops_router
 from panthera.kernel.settings import Settings
+from panthera.web.sessions import RedisSessions
 from panthera.web.settings import WebSettings
 from panthera.web.site import Site, create_site
 
@@ -29,5 +30,8 @@ def create_web_app(settings: Settings, web: WebSettings | None = None) -> tuple[
         otlp_endpoint=settings.otlp_endpoint,
     )
     site = create_site(settings, web)
-    site.fastapi.include_router(ops_router(lambda: [("web", site.ready)]))
+    # Its one dependency is the session store: named after Redis when sessions live there,
+    # so that `/readyz?exclude=redis` (the traffic probes) treats it as every other process.
+    check = "web.redis" if isinstance(site.sessions, RedisSessions) else "web"
+    site.fastapi.include_router(ops_router(lambda: [(check, site.ready)]))
     return site, observability.ObservabilityMiddleware(site.app, service="web")

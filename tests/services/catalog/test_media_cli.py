@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.processes import panthera
+from panthera.testing.processes import panthera
 
 
 def test_media_gc_lists_orphans_on_a_dry_run_then_removes_them(tmp_path: Path) -> None:

@@ -16,8 +16,6 @@ from panthera.cli import cli
 from panthera.kernel.settings import Settings
 from tests.services.notifications.dynamodb_local import dynamodb_environment
 
-pytestmark = pytest.mark.integration
-
 
 async def indexes(endpoint: str, table: str) -> dict[str, list[str]]:
     async with get_session().create_client("dynamodb", endpoint_url=endpoint) as client:
@@ -28,6 +26,7 @@ async def indexes(endpoint: str, table: str) -> dict[str, list[str]]:
     }
 
 
+@pytest.mark.integration
 def test_create_table_creates_the_table_and_its_indexes_once(
     dynamodb_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -51,6 +50,7 @@ def test_create_table_creates_the_table_and_its_indexes_once(
     assert f"table {table}-b created" in other.output
 
 
+@pytest.mark.integration
 def test_create_table_says_why_it_cannot(
     dynamodb_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,6 +73,7 @@ def test_create_table_refuses_a_bad_table_name(monkeypatch: pytest.MonkeyPatch) 
     assert "Traceback" not in result.output
 
 
+@pytest.mark.integration
 async def test_a_missing_table_stops_the_start_saying_what_to_do(
     dynamodb_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 from panthera.gateway.envoy.config import Config, address, seconds, typed
 from panthera.gateway.settings import GatewaySettings
 
+READINESS_PATH = "/readyz?exclude=redis"
+"""What decides traffic to a replica: every dependency but the fail-soft one."""
+
 
 def cluster(name: str, url: str, *more_urls: str) -> Config:
     urls = [url, *more_urls]
@@ -62,9 +65,14 @@ def service_cluster(name: str, urls: Sequence[str], gateway: GatewaySettings) ->
                     "no_traffic_interval": interval,
                     "unhealthy_threshold": 2,
                     "healthy_threshold": 1,
-                    "http_health_check": {"path": "/readyz"},
+                    # Redis fails soft, and every replica shares it: its loss says nothing
+                    # about one replica (docs/operations.md, "Readiness and Redis").
+                    "http_health_check": {"path": READINESS_PATH},
                 }
             ],
+            # The default, said out loud: below half the replicas healthy, spread over all
+            # of them rather than refuse everything (a shared outage marks them all).
+            "common_lb_config": {"healthy_panic_threshold": {"value": 50.0}},
             "outlier_detection": {
                 "split_external_local_origin_errors": True,
                 "consecutive_local_origin_failure": 2,

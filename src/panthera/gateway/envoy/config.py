@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 Config = dict[str, Any]
@@ -41,4 +42,12 @@ def without_query() -> Config:
     return {
         "name": "envoy.formatter.req_without_query",
         "typed_config": typed("envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery"),
+    }
+
+
+def path_is(path: str) -> Config:
+    """A header matcher for `path` with any query (`/readyz?exclude=redis`, the probes)."""
+    return {
+        "name": ":path",
+        "string_match": {"safe_regex": {"regex": "^" + re.escape(path) + r"(\?.*)?$"}},
     }

@@ -20,6 +20,7 @@ from panthera.gateway.envoy.config import (
     PER_SERVICE,
     RBAC_FILTER,
     Config,
+    path_is,
     seconds,
     typed,
 )
@@ -75,7 +76,7 @@ def _health_check(name: str, path: str, clusters: Sequence[str]) -> Config:
     config = typed(
         "envoy.extensions.filters.http.health_check.v3.HealthCheck",
         pass_through_mode=False,
-        headers=[{"name": ":path", "string_match": {"exact": path}}],
+        headers=[path_is(path)],
     )
     if clusters:
         config["cluster_min_healthy_percentages"] = {c: {"value": 1.0} for c in clusters}

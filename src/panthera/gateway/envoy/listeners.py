@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from panthera.gateway.envoy.config import (
     ADMIN_CLUSTER,
     OTLP_CLUSTER,
@@ -24,10 +26,7 @@ def edge_listener(
     manager: Config = {
         "stat_prefix": "edge",
         "codec_type": "AUTO",  # HTTP/1.1 and HTTP/2 (h2c, or ALPN over TLS)
-        # The client is the connection's peer, or the entry `trusted_hops` from the
-        # right of X-Forwarded-For when load balancers we trust stand in front.
-        "use_remote_address": True,
-        "xff_num_trusted_hops": gateway.trusted_hops,
+        **client_address(gateway),
         "server_name": "panthera",
         "preserve_external_request_id": True,
         "always_set_request_id_in_response": True,
@@ -87,6 +86,38 @@ def edge_listener(
             ),
         }
     return {"name": "edge", "address": address(host, port), "filter_chains": [chain]}
+
+
+def client_address(gateway: GatewaySettings) -> Config:
+    """How Envoy tells the client's address, which the per-client limits count by.
+
+    With trusted proxy CIDRs (the web, which calls the API for its visitors), Envoy's
+    XFF detection believes X-Forwarded-For only on a connection from those addresses,
+    taking its rightmost entry that is not itself trusted; from anyone else the header
+    changes nothing and the peer is the client. Either way the services receive that one
+    address (the route configuration overwrites X-Forwarded-For).
+    """
+    if not gateway.trusted_proxy_cidrs:
+        # The connection's peer, or the entry `trusted_hops` from the right of
+        # X-Forwarded-For when load balancers we trust stand in front.
+        return {"use_remote_address": True, "xff_num_trusted_hops": gateway.trusted_hops}
+    cidrs = [ipaddress.ip_network(cidr) for cidr in gateway.trusted_proxy_cidrs]
+    return {
+        "original_ip_detection_extensions": [
+            {
+                "name": "envoy.http.original_ip_detection.xff",
+                "typed_config": typed(
+                    "envoy.extensions.http.original_ip_detection.xff.v3.XffConfig",
+                    xff_trusted_cidrs={
+                        "cidrs": [
+                            {"address_prefix": str(c.network_address), "prefix_len": c.prefixlen}
+                            for c in cidrs
+                        ]
+                    },
+                ),
+            }
+        ]
+    }
 
 
 ACCESS_LOG_FIELDS = {

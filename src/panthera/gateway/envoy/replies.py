@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from panthera.gateway.envoy.config import JWT_FAILURE, JWT_FILTER, Config, without_query
+from panthera.gateway.envoy.config import (
+    JWT_FAILURE,
+    JWT_FILTER,
+    Config,
+    path_is,
+    without_query,
+)
 from panthera.kernel.errors import PROBLEM_JSON
 
 _DETAILS = {
@@ -78,11 +84,7 @@ def local_replies() -> Config:
                 "and_filter": {
                     "filters": [
                         _status_is(200),
-                        {
-                            "header_filter": {
-                                "header": {"name": ":path", "string_match": {"exact": path}}
-                            }
-                        },
+                        {"header_filter": {"header": path_is(path)}},
                     ]
                 }
             },

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from panthera.testing.ports import free_port
-from tests.e2e.processes import running
+from panthera.testing.processes import running
 
 PASSWORD = "StrongPassword123!"
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "Admin-Passw0rd"

@@ -52,6 +52,7 @@ PASSWORD = "StrongPassword123!"
 WAIT_SECONDS = 30
 # A quiet platform after the run: probes and safety polls only.
 IDLE_SECONDS = 20.0
+STATS_FLUSH_SECONDS = 11.0
 
 
 async def login(http: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
@@ -167,7 +168,9 @@ class Costs:
     def _server(self) -> int | None:
         if self.database_url is None:
             return None
-        time.sleep(1.5)  # backends report their transaction counts about once a second
+        # A busy backend reports its transaction counts about once a second, an idle one
+        # only after ten seconds (PostgreSQL's idle statistics interval): wait for both.
+        time.sleep(STATS_FLUSH_SECONDS)
         return server_transactions(self.database_url)
 
     def start(self) -> None:
@@ -196,12 +199,17 @@ class Costs:
 
     def idle(self, seconds: float = IDLE_SECONDS) -> dict[str, Any]:
         time.sleep(2)  # let the last events and their consumers finish
-        before, server_before = self.counters.read(), self._server()
+        # The server's count trails by up to STATS_FLUSH_SECONDS, so its window is timed
+        # on its own: from the first reading to the second, all of it idle.
+        server_before = self._server()
+        server_started = time.perf_counter()
+        before = self.counters.read()
         started = time.perf_counter()
         time.sleep(seconds)
         spent = difference(self.counters.read(), before)
         elapsed = time.perf_counter() - started
         server_after = self._server()
+        server_elapsed = time.perf_counter() - server_started
         found: dict[str, Any] = {
             "seconds": round(elapsed, 1),
             "statements_per_second_by_service": {
@@ -211,7 +219,7 @@ class Costs:
         }
         if server_after is not None and server_before is not None:
             found["server_transactions_per_second"] = round(
-                (server_after - server_before) / elapsed, 2
+                (server_after - server_before) / server_elapsed, 2
             )
         return found
 

@@ -3,13 +3,18 @@
 Starts the platform as real processes (embedded: `panthera up`; distributed:
 `panthera up --distributed` on the machine's PostgreSQL, NATS and Redis),
 creates a product with plenty of stock and a set of customers, then places
-orders at a fixed concurrency and polls each one until the saga decides it.
+orders at a fixed concurrency and waits for each one's decision
+(`GET /v1/orders/{id}?waitFor=decision`).
 
     .venv/bin/python benchmarks/checkout.py [--orders 300] [--concurrency 16] [--distributed]
 
 Reports the saga's latency on the server's clock (order created -> decided, from
-the order's own timestamps) and the client's (POST -> seeing the outcome, which
-includes the polling interval). Writes benchmarks/results/checkout-<topology>.json
+the order's own timestamps) and the client's (POST -> seeing the outcome); what an
+order costs the databases (SQL statements and transactions counted by the processes,
+and in the distributed run the server's own transaction count of the benchmark's
+private database); the SQL statements per second each service sends with no
+traffic; and the anchor, pgbench running one stock-decrement-plus-order-insert
+transaction at the same concurrency. Writes benchmarks/results/checkout-<topology>.json
 and a PNG of the saga latency CDF.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -27,14 +33,26 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from platform_run import ADMIN, percentile, platform
+from db_costs import (
+    STATEMENTS,
+    TRANSACTIONS,
+    DatabaseCounters,
+    difference,
+    per_service,
+    pgbench_tps,
+    scratch_database,
+    server_transactions,
+)
+from platform_run import ADMIN, Running, percentile, platform
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PASSWORD = "StrongPassword123!"
-# How often a client asks whether its order is decided. Polling faster mostly
-# measures the polling: on 2 cores the reads compete with the saga they wait for.
-POLL_SECONDS = 0.5
+# How long one request waits for an order's decision before asking again.
+WAIT_SECONDS = 30
+# A quiet platform after the run: probes and safety polls only.
+IDLE_SECONDS = 20.0
+STATS_FLUSH_SECONDS = 11.0
 
 
 async def login(http: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
@@ -66,16 +84,21 @@ async def one_order(
     placed.raise_for_status()
     order_id = placed.json()["id"]
     while True:
-        order = (await http.get(f"/v1/orders/{order_id}", headers=who)).json()
+        order = (
+            await http.get(
+                f"/v1/orders/{order_id}",
+                params={"waitFor": "decision", "timeout": WAIT_SECONDS},
+                headers=who,
+            )
+        ).json()
         if order["status"] != "pending":
             decided = datetime.fromisoformat(order["updatedAt"])
             created = datetime.fromisoformat(order["createdAt"])
             saga = (decided - created).total_seconds()
             return time.perf_counter() - started, saga, order["status"]
-        await asyncio.sleep(POLL_SECONDS)
 
 
-async def run(base: str, orders: int, concurrency: int) -> dict[str, Any]:
+async def run(base: str, orders: int, concurrency: int, costs: Costs) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=concurrency * 2)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
         admin = await login(http, *ADMIN)
@@ -116,20 +139,89 @@ async def run(base: str, orders: int, concurrency: int) -> dict[str, Any]:
                 sagas.append(saga)
                 outcomes[status] = outcomes.get(status, 0) + 1
 
+        costs.start()
         started = time.perf_counter()
         await asyncio.gather(*(worker(c) for c in customers))
         elapsed = time.perf_counter() - started
+        database = costs.stop(orders)
     return {
         "orders": orders,
         "concurrency": concurrency,
         "seconds": round(elapsed, 3),
         "orders_per_second": round(orders / elapsed, 1),
         "outcomes": outcomes,
-        "poll_seconds": POLL_SECONDS,
+        "wait_for_decision_seconds": WAIT_SECONDS,
+        "database": database,
         "saga_ms": summarise(sagas),
         "client_ms": summarise(latencies),
         "latencies_ms": [round(x * 1000, 2) for x in sorted(sagas)],
     }
+
+
+class Costs:
+    """Database work between `start` and `stop`, per order, and what an idle platform sends."""
+
+    def __init__(self, running: Running, database_url: str | None) -> None:
+        self.counters = DatabaseCounters(running.metrics_urls())
+        self.database_url = database_url
+
+    def _server(self) -> int | None:
+        if self.database_url is None:
+            return None
+        # A busy backend reports its transaction counts about once a second, an idle one
+        # only after ten seconds (PostgreSQL's idle statistics interval): wait for both.
+        time.sleep(STATS_FLUSH_SECONDS)
+        return server_transactions(self.database_url)
+
+    def start(self) -> None:
+        self._server_before = self._server()
+        self._before = self.counters.read()
+
+    def stop(self, orders: int) -> dict[str, Any]:
+        spent = difference(self.counters.read(), self._before)
+        server_after = self._server()
+        statements = sum(spent[STATEMENTS].values())
+        transactions = sum(spent[TRANSACTIONS].values())
+        found: dict[str, Any] = {
+            "statements_per_order": round(statements / orders, 1),
+            "client_transactions_per_order": round(transactions / orders, 1),
+            "statements_per_order_by_service": {
+                name: round(value / orders, 1)
+                for name, value in sorted(per_service(spent[STATEMENTS]).items())
+            },
+        }
+        if server_after is not None and self._server_before is not None:
+            # Includes the probes' and pollers' transactions during the run (a few per second).
+            found["server_transactions_per_order"] = round(
+                (server_after - self._server_before) / orders, 1
+            )
+        return found
+
+    def idle(self, seconds: float = IDLE_SECONDS) -> dict[str, Any]:
+        time.sleep(2)  # let the last events and their consumers finish
+        # The server's count trails by up to STATS_FLUSH_SECONDS, so its window is timed
+        # on its own: from the first reading to the second, all of it idle.
+        server_before = self._server()
+        server_started = time.perf_counter()
+        before = self.counters.read()
+        started = time.perf_counter()
+        time.sleep(seconds)
+        spent = difference(self.counters.read(), before)
+        elapsed = time.perf_counter() - started
+        server_after = self._server()
+        server_elapsed = time.perf_counter() - server_started
+        found: dict[str, Any] = {
+            "seconds": round(elapsed, 1),
+            "statements_per_second_by_service": {
+                name: round(value / elapsed, 2)
+                for name, value in sorted(per_service(spent[STATEMENTS]).items())
+            },
+        }
+        if server_after is not None and server_before is not None:
+            found["server_transactions_per_second"] = round(
+                (server_after - server_before) / server_elapsed, 2
+            )
+        return found
 
 
 def summarise(values: list[float]) -> dict[str, float]:
@@ -170,9 +262,35 @@ def main() -> None:
     parser.add_argument("--distributed", action="store_true")
     args = parser.parse_args()
     topology = "distributed" if args.distributed else "embedded"
-    with platform(distributed=args.distributed) as running:
-        result = asyncio.run(run(running.base, args.orders, args.concurrency))
-    result = {"topology": topology, "machine": f"{os.cpu_count()} cores", **result}
+    load_before = os.getloadavg()
+    with contextlib.ExitStack() as stack:
+        # The distributed run gets a database of its own, so the server's transaction
+        # count of that database is the run's alone.
+        database_url = (
+            stack.enter_context(scratch_database("checkout_bench")) if args.distributed else None
+        )
+        running = stack.enter_context(
+            platform(distributed=False)
+            if database_url is None
+            else platform(distributed=True, database_url=database_url)
+        )
+        costs = Costs(running, database_url)
+        result = asyncio.run(run(running.base, args.orders, args.concurrency, costs))
+        load_during = os.getloadavg()
+        result["idle"] = costs.idle()
+    anchor = pgbench_tps(clients=args.concurrency)
+    result = {
+        "topology": topology,
+        "machine": f"{os.cpu_count()} cores",
+        "load_average": {
+            "before": [round(x, 2) for x in load_before],
+            "after_run": [round(x, 2) for x in load_during],
+            "after_anchor": [round(x, 2) for x in os.getloadavg()],
+        },
+        "anchor_pgbench": anchor,
+        "ratio_to_anchor": round(result["orders_per_second"] / anchor["tps"], 4),
+        **result,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"checkout-{topology}.json").write_text(json.dumps(result, indent=2))
     plot(result, RESULTS / f"checkout-{topology}.png", f"Checkout, {topology}")

@@ -35,6 +35,19 @@ class Running:
         state: dict[str, Any] = json.loads((self.data_dir / "processes.json").read_text())
         return state
 
+    def metrics_urls(self) -> dict[str, str]:
+        """Every process's `/metrics` (the one process of the embedded topology too)."""
+        try:
+            found = self.processes()
+        except FileNotFoundError:
+            return {"platform": f"{self.base}/metrics"}
+        urls = {
+            name: f"{process['url']}/metrics"
+            for name, process in found.items()
+            if isinstance(process, dict) and process.get("url") and name != "gateway"
+        }
+        return urls or {"platform": f"{self.base}/metrics"}
+
 
 def wait_ready(url: str, within: float = 120) -> None:
     deadline = time.monotonic() + within
@@ -55,7 +68,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @contextmanager
-def platform(*, distributed: bool, env: Mapping[str, str] | None = None) -> Iterator[Running]:
+def platform(
+    *,
+    distributed: bool,
+    env: Mapping[str, str] | None = None,
+    database_url: str = POSTGRES_URL,
+) -> Iterator[Running]:
     """`panthera up` (or `--distributed`, in schemas and streams of its own) with an admin,
     generous rate limits and quiet logs."""
     run = f"b{uuid.uuid4().hex[:8]}"
@@ -74,7 +92,7 @@ def platform(*, distributed: bool, env: Mapping[str, str] | None = None) -> Iter
         command.append("--distributed")
         full_env.update(
             {
-                "PANTHERA_DATABASE_URL": POSTGRES_URL,
+                "PANTHERA_DATABASE_URL": database_url,
                 "PANTHERA_SCHEMA_PREFIX": f"{run}_",
                 "PANTHERA_EVENTS__STREAM_PREFIX": run.upper(),
                 "PANTHERA_EVENTS__SUBJECT_PREFIX": run,
@@ -95,4 +113,4 @@ def platform(*, distributed: bool, env: Mapping[str, str] | None = None) -> Iter
             process.terminate()
             process.wait(timeout=60)
             if distributed:
-                remove_run(run, database_url=POSTGRES_URL)
+                remove_run(run, database_url=database_url)

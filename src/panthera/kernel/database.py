@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, TypeDecorator, event, text
-from sqlalchemy.engine import make_url
+from prometheus_client import Counter
+from sqlalchemy import DateTime, Dialect, TypeDecorator, event, exc, text
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,6 +28,28 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+# Counted on the client, per database (a service's schema, or its SQLite file): what a
+# unit of work costs in round trips, and what an idle service still sends.
+STATEMENTS = Counter(
+    "panthera_db_statements_total", "SQL statements sent to the database", ["database"]
+)
+TRANSACTIONS = Counter(
+    "panthera_db_transactions_total",
+    "Database transactions: commits and rollbacks, and each statement run in autocommit",
+    ["database"],
+)
+DISCONNECTS = Counter(
+    "panthera_db_disconnects_total",
+    "Pooled connections found dead when used, discarded from the pool",
+    ["database"],
+)
+# A connection that sat in the pool longer than this is pinged before use: rare under
+# load, where connections return to work within milliseconds.
+IDLE_PING_SECONDS = 30.0
+# A pooled connection is replaced after this long, so that servers and proxies that
+# close idle connections rarely hand us a dead one (no ping on every checkout instead).
+POOL_RECYCLE_SECONDS = 300
 
 
 class Database:
@@ -37,6 +61,8 @@ class Database:
         self.schema = None if self.is_sqlite else schema
         if self.schema is not None and not _SCHEMA_NAME.match(self.schema):
             raise ValueError(f"invalid schema name {self.schema!r}")
+        self.name = self.schema or Path(self.url.database or "memory").stem
+        """The label of this database's metrics."""
         self.engine = self._create_engine(pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time. Writers of this process take turns on
@@ -60,17 +86,26 @@ class Database:
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_async_engine(self.url, connect_args={"timeout": 30})
             _configure_sqlite(engine, begin="BEGIN" if readonly else "BEGIN IMMEDIATE")
+            _count_statements(engine, self.name)
             return engine
         connect_args: dict[str, Any] = {}
         if self.schema is not None:
             connect_args["server_settings"] = {"search_path": self.schema}
-        return create_async_engine(
+        engine = create_async_engine(
             self.url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            # No pre-ping: it cost an empty BEGIN/ROLLBACK pair per checkout. A connection
+            # that died in the pool fails its first statement instead; SQLAlchemy then
+            # discards it and every other connection as old as it (see `_on_disconnect`),
+            # so the next unit of work gets a fresh one.
+            pool_pre_ping=False,
+            pool_recycle=POOL_RECYCLE_SECONDS,
             connect_args=connect_args,
         )
+        _count_statements(engine, self.name)
+        _check_out_live_connections(engine, self.name)
+        return engine
 
     async def prepare(self) -> None:
         """Create the service's schema if the database needs one."""
@@ -87,7 +122,8 @@ class Database:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        # On the read engine: in autocommit on PostgreSQL, one round trip, no BEGIN/ROLLBACK.
+        async with self.read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     @asynccontextmanager
@@ -113,6 +149,65 @@ class Database:
         await self.engine.dispose()
         if self.is_sqlite:
             await self.read_engine.dispose()
+
+
+def _count_statements(engine: AsyncEngine, name: str) -> None:
+    statements = STATEMENTS.labels(name)
+    transactions = TRANSACTIONS.labels(name)
+    disconnects = DISCONNECTS.labels(name)
+
+    def autocommit(conn: Any) -> bool:
+        return bool(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_statement(conn: Any, *_args: Any) -> None:
+        statements.inc()
+        if autocommit(conn):
+            transactions.inc()
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        if not autocommit(conn):
+            transactions.inc()
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        if context.is_disconnect:
+            # SQLAlchemy invalidates this connection and the pool's older ones; the
+            # caller sees a clear DBAPIError (connection_invalidated) and may retry.
+            disconnects.inc()
+
+
+def _check_out_live_connections(engine: AsyncEngine, name: str) -> None:
+    """Hand out no connection known to be dead, at almost no cost.
+
+    asyncpg notices a server-side close (a terminated backend, a restarted server) as
+    soon as the event loop reads it, so asking costs no round trip; a connection idle
+    for long is pinged, since a silent network may have dropped it unannounced. Raising
+    `DisconnectionError` makes the pool discard the connection and check out another.
+    """
+    disconnects = DISCONNECTS.labels(name)
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        is_closed = getattr(record.driver_connection, "is_closed", None)
+        if is_closed is not None and is_closed():
+            disconnects.inc()
+            raise exc.DisconnectionError("the pooled connection was closed by the server")
+        checked_in = record.info.get("checked_in")
+        if checked_in is None or time.monotonic() - checked_in < IDLE_PING_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            disconnects.inc()
+            raise exc.DisconnectionError(f"the pooled connection is dead: {error}") from error
 
 
 def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:

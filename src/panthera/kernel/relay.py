@@ -1,11 +1,18 @@
 """The outbox relay: publishes a service's committed outbox rows, oldest first.
 
-Rows are read in position order and published one by one, each awaited, so the
-bus receives a service's events in commit order. `published_at` is set only
-after the bus accepted them: a relay killed
-mid-batch leaves the rows unpublished and publishes them again when it
-restarts; JetStream drops the repeats by message id (the event id) and the
-consumers' inboxes drop anything older than the deduplication window.
+Rows are read in position order and handed to the bus in that order; a bus
+that can (JetStream) keeps many publications in flight on its one connection,
+which stores them in the order sent, and reports which ones were acknowledged.
+`published_at` is set, in one statement, only for the rows from the start of
+the batch up to the first one not acknowledged: a relay killed mid-batch leaves
+the rows unpublished and publishes them again when it restarts; JetStream drops
+the repeats by message id (the event id) and the consumers' inboxes drop
+anything older than the deduplication window.
+
+The relay wakes on each commit that recorded events in its process and
+otherwise polls rarely (`relay_poll_seconds`), with one cheap read, for rows
+written elsewhere (another replica, a tool). The backlog gauges are computed
+when Prometheus scrapes, not on a timer.
 
 Several replicas of a service may each run a relay: on PostgreSQL one holds a
 transaction-scoped advisory lock per outbox and the others skip their turn,
@@ -29,7 +36,7 @@ from opentelemetry import trace
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from panthera.kernel import tracing
+from panthera.kernel import dependencies, tracing
 from panthera.kernel.bus import EventBus
 from panthera.kernel.database import Database, utcnow
 from panthera.kernel.events import Event
@@ -43,6 +50,9 @@ RELAY_LAG = Gauge(
     "Age of the oldest outbox row not yet published (0 when none)",
     ["service"],
 )
+
+# How soon a relay woken by a commit tries again while another replica's relay publishes.
+ELSEWHERE_RETRY_SECONDS = 0.1
 
 log = structlog.get_logger("panthera.relay")
 Row = sa.Row[Any]
@@ -70,6 +80,8 @@ class OutboxRelay:
         self._published: list[int] = []
         self._backlog_checked = 0.0
         self._turn = asyncio.Lock()
+        self._elsewhere = False
+        """The last batch was not ours to publish: another replica's relay held the turn."""
         OUTBOX_BACKLOG.labels(service)
         PUBLISHED.labels(service)
         RELAY_LAG.labels(service)
@@ -86,26 +98,37 @@ class OutboxRelay:
     async def _mark(self, session: AsyncSession) -> None:
         # Exactly the rows published, never a range: a transaction that took a
         # lower position may commit after our read, and must stay unpublished.
+        # One statement for the batch (a batch is at most `relay_batch_size` rows).
         t = self.table
-        now = utcnow()
-        for start in range(0, len(self._published), 500):
-            chunk = self._published[start : start + 500]
-            await session.execute(
-                t.update().where(t.c.position.in_(chunk)).values(published_at=now)
-            )
+        positions: Any = (
+            t.c.position.in_(self._published)
+            if self.db.is_sqlite
+            else t.c.position == sa.any_(sa.literal(self._published, sa.ARRAY(sa.BigInteger())))
+        )
+        await session.execute(t.update().where(positions).values(published_at=utcnow()))
+
+    def _carried(self, row: Row) -> Event:
+        event = Event.model_validate(row.envelope)
+        with tracing.continued(
+            event.traceContext, f"publish {event.type}", kind=trace.SpanKind.PRODUCER
+        ):
+            # Consumers continue the publication, which continues the recording.
+            return event.model_copy(update={"traceContext": tracing.current_context()})
 
     async def _publish(self, rows: Sequence[Row]) -> Exception | None:
         """Publish rows in order up to the first failure, which is returned, not raised,
         so that what the bus did accept is still marked."""
-        for row in rows:
-            event = Event.model_validate(row.envelope)
+        if not rows:
+            return None
+        events = [self._carried(row) for row in rows]
+        publish_batch = getattr(self.bus, "publish_batch", None)
+        if publish_batch is not None:
+            accepted, failure = await publish_batch(events)
+            self._published.extend(int(row.position) for row in rows[:accepted])
+            return failure  # type: ignore[no-any-return]
+        for row, event in zip(rows, events, strict=True):
             try:
-                with tracing.continued(
-                    event.traceContext, f"publish {event.type}", kind=trace.SpanKind.PRODUCER
-                ):
-                    # Consumers continue the publication, which continues the recording.
-                    carried = event.model_copy(update={"traceContext": tracing.current_context()})
-                    await self.bus.publish(carried)
+                await self.bus.publish(event)
             except Exception as exc:
                 return exc
             self._published.append(int(row.position))
@@ -114,6 +137,7 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch; the number of rows published (0: nothing to do or not our turn)."""
         self._published = []
+        self._elsewhere = False
         if self.db.schema is None:
             failure = await self._publish_sqlite()
         else:
@@ -143,6 +167,7 @@ class OutboxRelay:
                 sa.select(sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(sa.literal(key))))
             )
             if not ours:
+                self._elsewhere = True
                 return None
             rows = (await session.execute(self._select_batch())).all()
             failure = await self._publish(rows)
@@ -180,13 +205,22 @@ class OutboxRelay:
         RELAY_LAG.labels(self.service).set(age)
         self.bus.report_backlog(self.service, backlog)
 
+    async def _anything_due(self) -> bool:
+        """One indexed read in autocommit: is any row unpublished? (the safety poll)"""
+        t = self.table
+        async with self.db.read() as session:
+            found = await session.scalar(
+                sa.select(t.c.position).where(t.c.published_at.is_(None)).limit(1)
+            )
+        return found is not None
+
     async def run(self) -> None:
         """Publish until cancelled; wakes on each outbox commit in this process, else polls."""
         failures = 0
+        woken = True  # rows may be waiting from before the start
         while True:
             try:
-                count = await self.publish_pending()
-                await self._report_backlog(force=count > 0)
+                count = await self.publish_pending() if woken or await self._anything_due() else 0
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -195,15 +229,24 @@ class OutboxRelay:
                 continue
             if count >= self.batch_size:
                 continue
-            await woken_or_timed_out(self._wake, self.poll_seconds)
+            if self._elsewhere and woken:
+                # Another replica's relay is publishing and may have read its batch
+                # before our commit: come back soon instead of at the next poll.
+                await asyncio.sleep(ELSEWHERE_RETRY_SECONDS)
+                continue
+            woken = await woken_or_timed_out(self._wake, self.poll_seconds)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         remove = self.outbox.listen(self._wake.set)
+        stop_scraping = dependencies.at_scrape(
+            f"relay-{self.service}-{id(self)}", lambda: self._report_backlog(force=True)
+        )
         task = asyncio.create_task(self.run(), name=f"relay-{self.service}")
         try:
             yield
         finally:
+            stop_scraping()
             remove()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -179,6 +179,46 @@ class JetStreamBus:
         )
         if ack.duplicate:
             log.info("event_publish_deduplicated", event_id=str(event.id), type=event.type)
+
+    async def publish_batch(self, events: Sequence[Event]) -> tuple[int, Exception | None]:
+        """Publish events in order with all of them in flight at once (acks pipelined);
+        how many, from the first, JetStream acknowledged, and the first failure if any.
+
+        One connection delivers messages to the server in the order sent, so the stream
+        stores them in that order; only a prefix of acknowledged events counts, so that
+        what follows a failure is published again (and deduplicated) rather than marked.
+        """
+        acks: list[asyncio.Future[api.PubAck]] = []
+        failure: Exception | None = None
+        try:
+            for event in events:
+                stream = await self.ensure_stream(event.source)
+                acks.append(
+                    await self.js.publish_async(
+                        self.subject(event.type),
+                        event.model_dump_json().encode(),
+                        stream=stream,
+                        headers={"Nats-Msg-Id": str(event.id)},
+                    )
+                )
+        except Exception as exc:
+            failure = exc
+        if acks:
+            _done, late = await asyncio.wait(acks, timeout=self.settings.publish_ack_seconds)
+            for future in late:  # frees its slot in nats-py's table of pending publications
+                future.cancel()
+        accepted = 0
+        for event, future in zip(events, acks, strict=False):
+            error = _ack_error(future)
+            if error is not None:
+                failure = error
+                break
+            accepted += 1
+            if future.result().duplicate:
+                log.info("event_publish_deduplicated", event_id=str(event.id), type=event.type)
+        for future in acks[accepted:]:  # retrieve every outcome: none is left unobserved
+            _ack_error(future)
+        return accepted, failure
 
     # -- consuming ---------------------------------------------------------
 
@@ -397,6 +437,13 @@ class JetStreamBus:
                         break
             finally:
                 await sub.unsubscribe()
+
+
+def _ack_error(future: asyncio.Future[api.PubAck]) -> Exception | None:
+    if future.cancelled():
+        return TimeoutError("JetStream did not acknowledge the publication in time")
+    error = future.exception()
+    return error if isinstance(error, Exception) or error is None else RuntimeError(repr(error))
 
 
 async def _probe(url: str) -> None:

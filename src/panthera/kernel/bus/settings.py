@@ -54,7 +54,15 @@ class BusSettings(BaseSettings):
         "losing a server loses no event and pauses nothing; 1 on a single server.",
     )
     relay_batch_size: int = Field(default=200, ge=1, le=10_000)
-    relay_poll_seconds: float = Field(default=0.5, gt=0)
+    relay_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="The relay's safety poll, for rows committed by another process: a commit "
+        "in the relay's own process wakes it at once.",
+    )
+    publish_ack_seconds: float = Field(
+        default=10.0, gt=0, description="How long the relay waits for JetStream's acks."
+    )
     lag_poll_seconds: float = Field(default=5.0, gt=0)
 
     def backoff(self, failures: int, *, inprocess: bool = False) -> float:

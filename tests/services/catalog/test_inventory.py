@@ -90,7 +90,11 @@ async def test_a_reservation_holds_every_line_and_says_so(catalog: FakeCatalog) 
     state = await reserve(catalog, "o-1", [(a, 2), (b, 3)])
     assert state == ReservationState("o-1", RESERVED, {a: 2, b: 3})
     assert catalog.store.levels[a] == (3, 2) and catalog.store.levels[b] == (0, 3)
-    assert published_types(catalog) == [StockChanged.TYPE, StockChanged.TYPE, StockReserved.TYPE]
+    # The reservation names its lines; a level of its own only for the product sold out.
+    assert published_types(catalog) == [StockChanged.TYPE, StockReserved.TYPE]
+    assert catalog.uow.of_type(StockChanged) == [
+        {"productId": str(b), "available": 0, "reserved": 3}
+    ]
     lines = catalog.uow.of_type(StockReserved)[0]["lines"]
     assert sorted((line["productId"], line["quantity"]) for line in lines) == sorted(
         [(str(a), 2), (str(b), 3)]
@@ -106,7 +110,7 @@ async def test_a_shortage_holds_nothing_and_names_every_product_at_fault(
     state = await reserve(catalog, "greedy", [(plenty, 10), (scarce, 2), (gone, 1)])
     assert state == ReservationState("greedy", REJECTED, reason=StockRejectionReason.OUT_OF_STOCK)
     assert catalog.store.levels == {plenty: (100, 0), scarce: (1, 0), gone: (0, 0)}
-    # The stock events of the lines taken before the shortage went with the savepoint.
+    # The lines taken before the shortage were given back, and nothing else was said.
     assert published_types(catalog) == [StockRejected.TYPE]
     rejected = catalog.uow.of_type(StockRejected)[0]
     assert rejected["reason"] == "out_of_stock"
@@ -225,6 +229,48 @@ async def test_an_order_ended_before_its_reservation_never_holds_stock(
     assert catalog.uow.published == []
 
 
+class ReleasedMeanwhile(FakeReservations):
+    """A release of the same order stores its mark between the read and the insert."""
+
+    async def add(self, state: ReservationState) -> bool:
+        self.store.reservations.setdefault(
+            state.order_id, ReservationState(state.order_id, RELEASED)
+        )
+        return await super().add(state)
+
+
+async def test_a_reservation_decided_meanwhile_gives_back_what_it_took(
+    catalog: FakeCatalog,
+) -> None:
+    product = stocked(catalog, 5)
+    async with catalog.uow.write() as tx:
+        tx.reservations = ReleasedMeanwhile(catalog.store)
+        state = await inventory.reserve(
+            tx=tx, cache=catalog.rt.cache, order_id="meanwhile", lines=[(product, 5)]
+        )
+    assert state == ReservationState("meanwhile", RELEASED)
+    assert catalog.store.levels[product] == (5, 0)
+    assert catalog.uow.published == []
+
+
+async def test_stock_levels_are_announced_when_a_product_sells_out_or_comes_back(
+    catalog: FakeCatalog,
+) -> None:
+    product = stocked(catalog, 3)
+    await reserve(catalog, "a", [(product, 1)])
+    await reserve(catalog, "b", [(product, 2)])  # the last units
+    await commit(catalog, "a")
+    await release(catalog, "b")  # on sale again
+    await release(catalog, "a")  # already on sale: the release event is enough
+    changed = catalog.uow.of_type(StockChanged)
+    assert changed == [
+        {"productId": str(product), "available": 0, "reserved": 3},
+        {"productId": str(product), "available": 2, "reserved": 0},
+    ]
+    assert published_types(catalog).count(StockChanged.TYPE) == 2
+    assert catalog.store.levels[product] == (3, 0)
+
+
 class RacedReservations(FakeReservations):
     """The first move loses to a concurrent commit of the same order."""
 
@@ -305,4 +351,4 @@ async def test_the_handlers_drive_the_saga(catalog: FakeCatalog) -> None:
     levels.append(catalog.store.levels[product])
     assert levels == [(3, 2), (3, 0), (5, 0)]
     assert catalog.store.reservations[str(order_id)].status == RELEASED
-    assert published_types(catalog)[-2:] == [StockChanged.TYPE, StockReleased.TYPE]
+    assert published_types(catalog)[-2:] == [StockCommitted.TYPE, StockReleased.TYPE]

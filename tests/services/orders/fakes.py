@@ -21,10 +21,10 @@ from panthera.kernel.fakes import FakeUnitOfWork
 from panthera.kernel.outbox import Outbox
 from panthera.kernel.uow import Transaction
 from panthera.services.orders.catalog import Product
-from panthera.services.orders.lifecycle import HOLDS_TOKEN, State
+from panthera.services.orders.lifecycle import HOLDS_TOKEN, State, Step
 from panthera.services.orders.models import Order, OrderLine
 from panthera.services.orders.payments import DECLINES, Capture, ChargeResult
-from panthera.services.orders.repository import OrdersTx, Tally
+from panthera.services.orders.repository import DueCharge, OrdersTx, Tally
 from panthera.services.orders.runtime import OrdersRuntime
 from panthera.services.orders.settings import OrdersSettings
 
@@ -153,6 +153,16 @@ class FakeOrders:
         for attr in Order.__mapper__.column_attrs:
             setattr(order, attr.key, getattr(fresh, attr.key))
         return True
+
+    async def advance_by_id(self, order_id: uuid.UUID, step: Step) -> DueCharge | None:
+        found = await self.get(order_id)
+        if found is None or not step.allows(found.state):
+            return None
+        if not await self.move(found, step.after(found.state)):
+            return None
+        return DueCharge(
+            found.id, found.total, found.currency, found.payment_token, found.trace_context
+        )
 
 
 class FakeOrdersTx(OrdersTx):

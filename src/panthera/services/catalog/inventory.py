@@ -26,7 +26,7 @@ from panthera.kernel.errors import NotFound
 from panthera.services.catalog import events
 from panthera.services.catalog.models import ReservationStatus, Stock
 from panthera.services.catalog.products import forget_after_commit
-from panthera.services.catalog.repository import CatalogTx, ReservationState
+from panthera.services.catalog.repository import CatalogTx, Levels, ReservationState
 from panthera.services.catalog.runtime import CatalogRuntime
 
 log = structlog.get_logger("panthera.catalog")
@@ -120,46 +120,75 @@ async def reserve(
     wanted: Lines = {}
     try:
         wanted = _order_lines(lines)
-        # A savepoint: on a shortage, the lines already taken and their events go away.
-        async with tx.savepoint():
-            await _take(tx, order_id, wanted)
+        taken = await _take(tx, order_id, wanted)
     except _Refused as refused:
         return await _reject(tx, order_id, wanted, refused)
     except _AlreadyDecided:
         return await _decided(tx, order_id)
+    for product_id, levels in taken.items():
+        _announce_if_sold_out(tx, product_id, levels)
+    tx.record(events.reservation_event(StockReserved, order_id, wanted))
     forget_after_commit(tx, cache, wanted)
     return ReservationState(order_id, ReservationStatus.RESERVED, wanted)
 
 
-async def _take(tx: CatalogTx, order_id: str, wanted: Lines) -> None:
+async def _take(tx: CatalogTx, order_id: str, wanted: Lines) -> dict[uuid.UUID, Levels]:
+    """Take every line and store the reservation; the levels after each line.
+
+    No savepoint (two more statements on every order): a refusal gives back, in this
+    same transaction, the lines it had taken, and nothing was recorded before the end.
+    """
+    taken: dict[uuid.UUID, Levels] = {}
     short: list[uuid.UUID] = []
     unknown: list[uuid.UUID] = []
     for product_id, quantity in wanted.items():
         levels = await tx.stock.take(product_id, quantity)
         if levels is not None:
-            tx.record(events.stock_changed(product_id, levels))
+            taken[product_id] = levels
         elif await tx.stock.get(product_id) is None:
             unknown.append(product_id)
         else:
             short.append(product_id)
     # Every line is tried, so that a rejection names all the products at fault.
+    refusal: _Refused | _AlreadyDecided | None = None
     if unknown:
-        raise _Refused(
+        refusal = _Refused(
             StockRejectionReason.UNKNOWN_PRODUCT,
             unknown,
             "unknown product: " + ", ".join(map(str, unknown)),
         )
-    if short:
-        raise _Refused(
+    elif short:
+        refusal = _Refused(
             StockRejectionReason.OUT_OF_STOCK,
             short,
             "out of stock: " + ", ".join(map(str, short)),
         )
-    if not await tx.reservations.add(
+    elif not await tx.reservations.add(
         ReservationState(order_id, ReservationStatus.RESERVED, wanted)
     ):
-        raise _AlreadyDecided
-    tx.record(events.reservation_event(StockReserved, order_id, wanted))
+        refusal = _AlreadyDecided()
+    if refusal is not None:
+        for product_id in taken:
+            await tx.stock.give_back(product_id, wanted[product_id])
+        raise refusal
+    return taken
+
+
+def _announce_if_sold_out(tx: CatalogTx, product_id: uuid.UUID, levels: Levels) -> None:
+    """`catalog.stock.changed` when a reservation took the last units on sale.
+
+    The reservation events carry each order's lines; a level of its own is announced
+    only when a product's availability crosses zero (and on every stock count, see
+    `set_stock`), which is what an observer of "sold out" needs.
+    """
+    if levels[0] == 0:
+        tx.record(events.stock_changed(product_id, levels))
+
+
+def _announce_if_back(tx: CatalogTx, product_id: uuid.UUID, levels: Levels, returned: int) -> None:
+    """`catalog.stock.changed` when units given back put a sold-out product on sale again."""
+    if 0 < levels[0] <= returned:
+        tx.record(events.stock_changed(product_id, levels))
 
 
 async def _reject(
@@ -240,8 +269,10 @@ async def _settle(
             levels = await tx.stock.restock(product_id, quantity)
         else:
             levels = await tx.stock.give_back(product_id, quantity)
-        if levels is not None:  # None: the product was deleted meanwhile, nothing to move
-            tx.record(events.stock_changed(product_id, levels))
+        if levels is not None and target == ReservationStatus.RELEASED:
+            # None: the product was deleted meanwhile, nothing moved. Selling leaves
+            # what is on sale as it was: only a release can end a sell-out.
+            _announce_if_back(tx, product_id, levels, quantity)
     kind = StockReleased if target == ReservationStatus.RELEASED else StockCommitted
     tx.record(events.reservation_event(kind, order_id, current.lines))
     forget_after_commit(tx, cache, current.lines)

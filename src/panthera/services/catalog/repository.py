@@ -527,25 +527,27 @@ class SqlReservations:
         self.session = session
 
     async def get(self, order_id: str) -> ReservationState | None:
-        found = (
+        # One statement for the decision and its lines (none for a rejection or a mark).
+        rows = (
             await self.session.execute(
-                sa.select(Reservation.status, Reservation.reason).where(
-                    Reservation.order_id == order_id
+                sa.select(
+                    Reservation.status,
+                    Reservation.reason,
+                    ReservationLine.product_id,
+                    ReservationLine.quantity,
                 )
+                .outerjoin(ReservationLine, ReservationLine.order_id == Reservation.order_id)
+                .where(Reservation.order_id == order_id)
             )
-        ).one_or_none()
-        if found is None:
+        ).all()
+        if not rows:
             return None
-        lines = await self.session.execute(
-            sa.select(ReservationLine.product_id, ReservationLine.quantity).where(
-                ReservationLine.order_id == order_id
-            )
-        )
+        first = rows[0]
         return ReservationState(
             order_id=order_id,
-            status=ReservationStatus(found.status),
-            lines={row[0]: int(row[1]) for row in lines},
-            reason=StockRejectionReason(found.reason) if found.reason else None,
+            status=ReservationStatus(first.status),
+            lines={row.product_id: int(row.quantity) for row in rows if row.product_id is not None},
+            reason=StockRejectionReason(first.reason) if first.reason else None,
         )
 
     async def add(self, state: ReservationState) -> bool:

@@ -32,6 +32,17 @@ class Tally:
     total: int
 
 
+@dataclass(frozen=True)
+class DueCharge:
+    """What the payment worker needs to charge an order, and nothing it must re-read."""
+
+    order_id: uuid.UUID
+    amount: int
+    currency: str
+    token: str | None
+    trace_context: dict[str, str] | None
+
+
 class Orders(Protocol):
     """What the use cases need of stored orders (a fake in unit tests, SQL otherwise)."""
 
@@ -70,6 +81,39 @@ class Orders(Protocol):
         payment_reference: str | None = None,
         client_secret: str | None = None,
     ) -> bool: ...
+
+    async def advance_by_id(self, order_id: uuid.UUID, step: Step) -> DueCharge | None:
+        """Apply a step with one source to an order known only by id; None if it stands
+        elsewhere (or is not there)."""
+        ...
+
+
+def _move_values(
+    to: State,
+    *,
+    reason: OrderReason | None,
+    reason_text: str | None,
+    payment_reference: str | None,
+    client_secret: str | None,
+) -> dict[str, Any]:
+    """The columns a move to `to` writes: the state, and what the state keeps or drops."""
+    values: dict[str, Any] = {
+        "status": to.status.value,
+        "payment_status": to.payment.value,
+        "updated_at": utcnow(),
+    }
+    if to.payment not in HOLDS_TOKEN:
+        values["payment_token"] = None
+    if to.payment != PaymentStatus.REQUIRES_ACTION:
+        values["payment_client_secret"] = None
+    elif client_secret is not None:
+        values["payment_client_secret"] = client_secret
+    if reason is not None:
+        values["reason"] = reason.value
+        values["reason_text"] = reason_text
+    if payment_reference is not None:
+        values["payment_reference"] = payment_reference
+    return values
 
 
 def _utc_day(session: AsyncSession, column: Any) -> sa.ColumnElement[str]:
@@ -186,22 +230,13 @@ class OrderRepository:
         nobody moved the order since it was read: `order` then shows the stored row.
         """
         before = order.state
-        values: dict[str, Any] = {
-            "status": to.status.value,
-            "payment_status": to.payment.value,
-            "updated_at": utcnow(),
-        }
-        if to.payment not in HOLDS_TOKEN:
-            values["payment_token"] = None
-        if to.payment != PaymentStatus.REQUIRES_ACTION:
-            values["payment_client_secret"] = None
-        elif client_secret is not None:
-            values["payment_client_secret"] = client_secret
-        if reason is not None:
-            values["reason"] = reason.value
-            values["reason_text"] = reason_text
-        if payment_reference is not None:
-            values["payment_reference"] = payment_reference
+        values = _move_values(
+            to,
+            reason=reason,
+            reason_text=reason_text,
+            payment_reference=payment_reference,
+            client_secret=client_secret,
+        )
         result = await self.session.execute(
             sa.update(Order)
             .where(
@@ -217,6 +252,36 @@ class OrderRepository:
         for name, value in values.items():
             set_committed_value(order, name, value)  # already written: nothing to flush
         return True
+
+    async def advance_by_id(self, order_id: uuid.UUID, step: Step) -> DueCharge | None:
+        """One conditional `UPDATE ... RETURNING` instead of reading the order (and its
+        lines) first: the hot step of the saga needs neither."""
+        (before,) = step.sources
+        values = _move_values(
+            step.after(before),
+            reason=None,
+            reason_text=None,
+            payment_reference=None,
+            client_secret=None,
+        )
+        row = (
+            await self.session.execute(
+                sa.update(Order)
+                .where(
+                    Order.id == order_id,
+                    Order.status == before.status.value,
+                    Order.payment_status == before.payment.value,
+                )
+                .values(**values)
+                .returning(Order.total, Order.currency, Order.payment_token, Order.trace_context)
+                .execution_options(synchronize_session=False)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return DueCharge(
+            order_id, int(row.total), row.currency, row.payment_token, row.trace_context
+        )
 
 
 class PaymentEventRepository:

@@ -9,6 +9,7 @@ from panthera.services.orders.catalog import Catalog
 from panthera.services.orders.decisions import DecisionWatch
 from panthera.services.orders.metrics import count_payments
 from panthera.services.orders.payments import PaymentProvider
+from panthera.services.orders.payments_due import PaymentsDue
 from panthera.services.orders.repository import OrdersUoW
 from panthera.services.orders.settings import OrdersSettings
 
@@ -19,8 +20,9 @@ class OrdersRuntime:
     settings: OrdersSettings
     catalog: Catalog
     payments: PaymentProvider
-    payments_due: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set after a commit that made a charge or a refund due: wakes the payment worker."""
+    payments_due: asyncio.Event = field(default_factory=PaymentsDue)
+    """Set after a commit that made a charge or a refund due: wakes the payment worker
+    (a `PaymentsDue` also carries the charges this process's reservations hand over)."""
     decisions: DecisionWatch = field(default_factory=DecisionWatch)
     """Requests of this process waiting for an order's decision."""
 

@@ -11,9 +11,10 @@ standing where it was.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -23,7 +24,8 @@ from panthera.kernel.database import utcnow
 from panthera.services.orders import lifecycle, reasons
 from panthera.services.orders.events import order_event
 from panthera.services.orders.payments import ChargeResult, PaymentProvider
-from panthera.services.orders.repository import OrdersTx, OrdersUoW
+from panthera.services.orders.payments_due import PaymentsDue
+from panthera.services.orders.repository import DueCharge, OrdersTx, OrdersUoW
 
 log = structlog.get_logger("panthera.orders.saga")
 
@@ -31,13 +33,19 @@ EXPIRY_BATCH = 100
 
 
 async def stock_reserved(*, tx: OrdersTx, order_id: uuid.UUID, payments_due: asyncio.Event) -> None:
-    """The catalog holds the stock: the payment is now due (charged once this commits)."""
-    order = await tx.orders.get(order_id)
-    if order is None or not lifecycle.STOCK_RESERVED.allows(order.state):
-        # Cancelled or expired meanwhile; the catalog releases on that event.
+    """The catalog holds the stock: the payment is now due (charged once this commits).
+
+    One statement: the order moves only if it is still pending, and what its charge
+    needs comes back with the move, to be handed to the payment worker after commit.
+    """
+    charge = await tx.orders.advance_by_id(order_id, lifecycle.STOCK_RESERVED)
+    if charge is None:
+        # Cancelled or expired meanwhile (or not ours); the catalog releases on that event.
         log.info("stock_reserved_ignored", order_id=str(order_id))
         return
-    if await tx.advance(order, lifecycle.STOCK_RESERVED):
+    if isinstance(payments_due, PaymentsDue):
+        tx.after_commit(functools.partial(payments_due.hand_over, charge))
+    else:
         tx.after_commit(payments_due.set)
 
 
@@ -91,6 +99,29 @@ async def process_payments(
             await payments.refund(reference=order.payment_reference)
         await refunded(uow=uow, order_id=order.id)
         moved += 1
+    return moved
+
+
+async def charge_handed_over(
+    *,
+    uow: OrdersUoW,
+    payments: PaymentProvider,
+    charges: Sequence[DueCharge],
+    payments_due: asyncio.Event,
+) -> int:
+    """Charge what reservations of this process handed over, without reading the orders
+    first; how many moved. A charge that fails here stays due: the sweep finds it."""
+    moved = 0
+    for due in tracing.each(charges, "orders.charge", lambda c: c.trace_context):
+        result = await payments.charge(
+            idempotency_key=str(due.order_id),
+            amount=due.amount,
+            currency=due.currency,
+            token=due.token or "",
+        )
+        moved += await settle_charge(
+            uow=uow, order_id=due.order_id, result=result, payments_due=payments_due
+        )
     return moved
 
 
@@ -166,6 +197,19 @@ async def expire_pending(*, uow: OrdersUoW, after: timedelta) -> int:
 async def expire_actions(*, uow: OrdersUoW, after: timedelta) -> int:
     """Reject orders whose card still waits for the customer's 3-D Secure `after` placing."""
     return await _expire(uow, lifecycle.ACTION_EXPIRED, after)
+
+
+async def next_expiry(*, uow: OrdersUoW, pending: timedelta, action: timedelta) -> datetime | None:
+    """When the oldest order still waiting (for its stock, or for its customer's card)
+    becomes stale; None if no order waits, so that none can go stale sooner than an
+    order placed now. Lets the expiry job sleep instead of polling."""
+    async with uow.read() as tx:
+        waiting = [
+            (oldest[0].created_at + after)
+            for step, after in ((lifecycle.EXPIRED, pending), (lifecycle.ACTION_EXPIRED, action))
+            if (oldest := await tx.orders.in_states(step.sources, limit=1))
+        ]
+    return min(waiting, default=None)
 
 
 async def _expire(uow: OrdersUoW, step: lifecycle.Step, after: timedelta) -> int:

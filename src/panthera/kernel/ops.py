@@ -32,6 +32,8 @@ class _SharedCheck:
     async def report(self, exclude: frozenset[str]) -> Report:
         running = self._running.get(exclude)
         if running is None or running.done():
+            # Only checks in flight are kept: any `exclude` a client sends costs no memory.
+            self._running = {key: task for key, task in self._running.items() if not task.done()}
             running = self._running[exclude] = asyncio.create_task(self._check(exclude))
         # Shielded: one prober going away must not cancel the check the others await.
         return await asyncio.shield(running)

@@ -36,7 +36,13 @@ class NotificationsSettings(ServiceSettings):
         default=60.0, gt=0, description="A claimed send not finished by then is tried again."
     )
     batch_size: int = Field(default=20, ge=1, le=500)
-    poll_seconds: float = Field(default=1.0, gt=0)
+    poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often an idle sender looks for due sends. New notifications wake it "
+        "at commit; the poll only picks up retries coming due (up to this late) and sends "
+        "left by another replica.",
+    )
 
     store: Literal["sql", "dynamodb"] = Field(
         default="sql",

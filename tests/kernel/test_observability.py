@@ -30,9 +30,7 @@ def test_without_an_exporter_spans_record_nothing_yet_carry_ids() -> None:
     with tracer.start_as_current_span("request") as span:
         assert not span.is_recording()
         assert span.get_span_context().is_valid
-    sampled = trace.SpanContext(
-        int(TRACE_ID, 16), 0xB7AD6B7169203331, True, trace.TraceFlags(1)
-    )
+    sampled = trace.SpanContext(int(TRACE_ID, 16), 0xB7AD6B7169203331, True, trace.TraceFlags(1))
     parent = trace.set_span_in_context(trace.NonRecordingSpan(sampled))
     with tracer.start_as_current_span("asked for", context=parent) as span:
         assert span.is_recording()  # the caller's sampling decision is kept

@@ -228,7 +228,7 @@ async def create_product(
 async def get_product(rt: Runtime, product_id: ProductId) -> Response:
     """One product, with its version as `ETag` for a later `If-Match`."""
     # The JSON as cached, answered as it is: a hit costs no model and no encoding.
-    product = await product_cases.get_product(rt=rt, product_id=product_id)
+    product = await product_cases.get_product_json(rt=rt, product_id=product_id)
     return Response(product.body, media_type="application/json", headers={"ETag": product.etag})
 
 

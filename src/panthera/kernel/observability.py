@@ -3,6 +3,12 @@
 One pure-ASGI middleware at the edge of a process gives each request an id
 (taken from `X-Request-ID` when it is sane), a trace span continued from
 `traceparent`, a JSON log line, and Prometheus counters and latency histograms.
+
+Its cost is paid on every request, so it is kept small: spans are recorded where
+they are exported (`PANTHERA_OTLP_ENDPOINT`; then sampled as the standard
+`OTEL_TRACES_SAMPLER` says, by default every trace); elsewhere they still carry
+trace ids into logs and onward calls (see `tracer_provider`). The metrics'
+labelled series are looked up once per (method, route, status), not per request.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import DEFAULT_OFF
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -79,14 +86,25 @@ def configure(
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    provider = TracerProvider(resource=Resource.create({"service.name": f"panthera-{service}"}))
-    if otlp_endpoint:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    trace.set_tracer_provider(tracer_provider(service, otlp_endpoint))
 
-        provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint}/v1/traces"))
-        )
-    trace.set_tracer_provider(provider)
+
+def tracer_provider(service: str, otlp_endpoint: str | None) -> TracerProvider:
+    """Spans recorded and exported to `otlp_endpoint`, sampled as `OTEL_TRACES_SAMPLER` says
+    (by default every one). Without an endpoint nothing would leave the process, so a span
+    is recorded only when its caller's `traceparent` asks for it (a sampled flag is kept
+    for those downstream that do export); ids are made and passed on all the same (logs,
+    `traceparent` to peers and events)."""
+    resource = Resource.create({"service.name": f"panthera-{service}"})
+    if not otlp_endpoint:
+        return TracerProvider(resource=resource, sampler=DEFAULT_OFF)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint}/v1/traces"))
+    )
+    return provider
 
 
 def route_template(scope: Scope) -> str:
@@ -101,6 +119,43 @@ def route_template(scope: Scope) -> str:
     return scope["path"][:at] + template if at > 0 else template
 
 
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+
+
+def _read_headers(scope: Scope) -> tuple[str, dict[str, str]]:
+    """The offered request id, and the trace headers: the only ones this middleware reads."""
+    offered = ""
+    carrier: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1")
+        if name == "x-request-id":
+            offered = raw_value.decode("latin-1")
+        elif name in _TRACE_HEADERS:
+            carrier[name] = raw_value.decode("latin-1")
+    return offered, carrier
+
+
+class _Series:
+    """The labelled metric series of each (method, route, status), found once: a lookup by
+    labels takes a lock and builds keys, a cost per request for the same few series."""
+
+    def __init__(self) -> None:
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._latency: dict[tuple[str, str], Any] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        requests = self._requests.get((method, route, status))
+        if requests is None:
+            requests = self._requests[(method, route, status)] = REQUESTS.labels(
+                method, route, str(status)
+            )
+        latency = self._latency.get((method, route))
+        if latency is None:
+            latency = self._latency[(method, route)] = LATENCY.labels(method, route)
+        requests.inc()
+        latency.observe(seconds)
+
+
 class ObservabilityMiddleware:
     """Request id, trace span, access log and metrics for each HTTP request."""
 
@@ -109,13 +164,13 @@ class ObservabilityMiddleware:
         self.log = structlog.get_logger("panthera.access")
         self.tracer = trace.get_tracer("panthera.http")
         self.service = service
+        self.series = _Series()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        offered = headers.get("x-request-id", "")
+        offered, carrier = _read_headers(scope)
         request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
@@ -132,7 +187,7 @@ class ObservabilityMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        ctx = _propagator.extract(headers)
+        ctx = _propagator.extract(carrier) if carrier else None
         with self.tracer.start_as_current_span(
             f"{scope['method']} {scope['path']}", context=ctx, kind=trace.SpanKind.SERVER
         ) as span:
@@ -141,11 +196,11 @@ class ObservabilityMiddleware:
                 await self.app(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
-                span.set_attribute("http.status_code", status)
-                span.set_attribute("http.route", template)
-                span.update_name(f"{scope['method']} {template}")  # no ids in span names
-                REQUESTS.labels(scope["method"], template, str(status)).inc()
-                LATENCY.labels(scope["method"], template).observe(elapsed)
+                if span.is_recording():
+                    span.set_attribute("http.status_code", status)
+                    span.set_attribute("http.route", template)
+                    span.update_name(f"{scope['method']} {template}")  # no ids in span names
+                self.series.observe(scope["method"], template, status, elapsed)
                 self.log.info(
                     "request",
                     method=scope["method"],

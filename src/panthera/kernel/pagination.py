@@ -20,7 +20,7 @@ class Page:
         return (self.page - 1) * self.limit
 
 
-def page_params(
+async def page_params(  # async: a plain function would run in a thread
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number for pagination")] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Number of items per page")] = 10,
 ) -> Page:

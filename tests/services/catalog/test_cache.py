@@ -106,3 +106,18 @@ async def test_reads_are_served_from_the_cache(
     assert served == ("Chair" if cache_kind == "redis-down" else "From the cache")
     await cached.cache.set(f"product:{product['id']}", b"not json", ttl_seconds=60)
     assert (await client.get(f"/v1/products/{product['id']}")).json()["name"] == "Chair"
+
+
+async def test_a_hit_answers_exactly_what_the_database_read_answered(
+    client: httpx.AsyncClient, admin: Account, cached: CatalogRuntime, cache_kind: str
+) -> None:
+    product = await make_product(client, admin, "Teapot", stock=2)
+    path = f"/v1/products/{product['id']}"
+    miss, hit = [await client.get(path) for _ in range(2)]
+    assert hit.content == miss.content and hit.headers["etag"] == miss.headers["etag"] == '"1"'
+    assert hit.headers["content-type"] == "application/json"
+    assert schemas.Product.model_validate_json(hit.content).name == "Teapot"
+    assert miss.json() == {k: v for k, v in product.items()}  # as the write answered it
+    assert "createdAt" in hit.json() and "created_at" not in hit.json()
+    etag = hit.headers["etag"]
+    assert (await client.get(path, headers={"If-None-Match": etag})).status_code == 304

@@ -22,6 +22,8 @@ from panthera.kernel.auth.revocations import Revocations
 from panthera.kernel.errors import Unauthorized
 
 ALGORITHM = "EdDSA"
+VERIFIED_TOKENS_KEPT = 4096
+"""Tokens whose signature and claims were checked, remembered until they expire."""
 TOKEN_LEEWAY_SECONDS = 5
 """Clock skew tolerated between the process that issues a token and one that verifies it."""
 log = structlog.get_logger("panthera.auth")
@@ -89,6 +91,9 @@ class TokenVerifier:
         self._last_refresh = float("-inf")
         self._refresh_lock = asyncio.Lock()
         self._keys: dict[str, Ed25519PublicKey] = {}
+        # A client sends the same token with every request for its whole life: its signature
+        # is checked once (keys are only ever added), its expiry at every use.
+        self._verified: dict[str, tuple[Principal, float]] = {}
         self.revocations = revocations or Revocations(ttl_seconds=900 + leeway_seconds)
 
     def add_key(self, kid: str, key: Ed25519PublicKey) -> None:
@@ -114,8 +119,28 @@ class TokenVerifier:
             # unreachable each unknown key tries again (one at a time, behind the lock).
             self._last_refresh = self.clock()
 
+    def _remembered(self, token: str) -> Principal | None:
+        """The principal of a token verified before and not expired since (as `jwt.decode`
+        judges expiry, leeway included); past that, verifying again says why it fails."""
+        known = self._verified.get(token)
+        if known is None:
+            return None
+        principal, expires_at = known
+        if expires_at > time.time() - self.leeway_seconds:
+            return principal
+        del self._verified[token]
+        return None
+
+    def _remember(self, token: str, principal: Principal, expires_at: float) -> None:
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest first
+        self._verified[token] = (principal, expires_at)
+
     async def verify_async(self, token: str) -> Principal:
         """`verify`, first fetching the keys again if the token names an unknown one."""
+        known = self._remembered(token)
+        if known is not None:
+            return known
         if self.refresher is not None:
             try:
                 kid = str(jwt.get_unverified_header(token).get("kid"))
@@ -126,6 +151,9 @@ class TokenVerifier:
         return self.verify(token)
 
     def verify(self, token: str) -> Principal:
+        known = self._remembered(token)
+        if known is not None:
+            return known
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -148,14 +176,17 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized("Invalid access token") from exc
         try:
-            return Principal(
+            principal = Principal(
                 user_id=uuid.UUID(str(claims["sub"])),
                 role=str(claims.get("role")),
                 token_version=int(claims.get("ver", 0)),
                 session_id=uuid.UUID(str(claims["sid"])) if "sid" in claims else None,
             )
+            expires_at = float(claims["exp"])
         except (TypeError, ValueError) as exc:
             raise Unauthorized("Invalid access token subject") from exc
+        self._remember(token, principal, expires_at)
+        return principal
 
     async def authenticate(self, token: str) -> Principal:
         """`verify_async`, and the token has not been revoked since it was issued.

@@ -352,14 +352,25 @@ class SqlProducts:
             # Ids, not a recursive subquery: planners can estimate how many products
             # a list of categories holds, and choose their index for it.
             tree = list(await self.session.scalars(sa.select(subtree(query.category_id).c.id)))
+        page_keys = _page_keys(query, tree, matched)
+        if matched is not None and matched.count_while_ranking:
+            # No index can count these matches alone: count them in the pass that
+            # orders them rather than visiting every matching row twice.
+            page = (
+                await self.session.execute(
+                    page_keys.add_columns(sa.func.count().over())
+                    .offset(query.offset)
+                    .limit(query.limit)
+                )
+            ).all()
+            if page:
+                return int(page[0][1]), await self._rows([row[0] for row in page])
+            if not query.offset:
+                return 0, []
         total = await self.session.scalar(_count(query, tree, matched))
         if not total or query.offset >= total:
             return int(total or 0), []
-        keys = list(
-            await self.session.scalars(
-                _page_keys(query, tree, matched).offset(query.offset).limit(query.limit)
-            )
-        )
+        keys = list(await self.session.scalars(page_keys.offset(query.offset).limit(query.limit)))
         return int(total), await self._rows(keys)
 
     async def _rows(self, keys: Sequence[int]) -> list[tuple[Product, int]]:

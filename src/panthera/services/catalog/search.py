@@ -47,7 +47,10 @@ class Matched:
     that expression, so that a filtered search needs no join. `materialize`
     says whether a search ordered otherwise than by relevance must be run
     first and kept (PostgreSQL), lest the planner walk a sort index across the
-    whole table, testing every row against the query.
+    whole table, testing every row against the query. `count_while_ranking`
+    says whether the matches are best counted in the pass that orders them
+    (PostgreSQL: a GIN index cannot count alone, every match is a row visit)
+    rather than apart (SQLite: the FTS index counts without reading a row).
     """
 
     where: sa.ColumnElement[bool]
@@ -55,6 +58,7 @@ class Matched:
     ranked: sa.Subquery
     rank: sa.ColumnElement[Any] | None = None
     materialize: bool = False
+    count_while_ranking: bool = False
 
 
 class SearchEngine(Protocol):
@@ -141,7 +145,12 @@ def _matched(where: sa.ColumnElement[bool], rank: sa.ColumnElement[Any]) -> Matc
     keys = sa.select(Product.pk.label("pk")).where(where).subquery("hits")
     ranked = sa.select(Product.pk.label("pk"), rank.label("rank")).where(where)
     return Matched(
-        where=where, keys=keys, ranked=ranked.subquery("matched"), rank=rank, materialize=True
+        where=where,
+        keys=keys,
+        ranked=ranked.subquery("matched"),
+        rank=rank,
+        materialize=True,
+        count_while_ranking=True,
     )
 
 

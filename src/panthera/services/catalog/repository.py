@@ -344,9 +344,9 @@ class SqlProducts:
     async def _find(
         self, query: ProductQuery, matched: Matched | None
     ) -> tuple[int, list[tuple[Product, int]]]:
-        # Three narrow steps instead of one wide query: the exact total counts keys on
-        # the tables the filters need (no ranking, no product rows); the page orders
-        # keys only, so indexes can serve it; then only the page's rows are read.
+        # Narrow steps instead of one wide query: the exact total, counted on the
+        # tables the filters need; the page's keys in order, so indexes can serve
+        # them; then the rows of that page only.
         tree = None
         if query.category_id is not None:
             # Ids, not a recursive subquery: planners can estimate how many products
@@ -377,8 +377,8 @@ class SqlProducts:
         """The products of `keys` with their available stock, in the order of `keys`."""
         if not keys:
             return []
-        # Outer join: the page shows exactly the products counted (stock rows are
-        # created with their product; this only guards the order of the pair).
+        # Outer join: every product has its stock row, but were one missing, the page
+        # would still hold every product counted (as none available), never fewer.
         rows = await self.session.execute(
             sa.select(Product, sa.func.coalesce(Stock.available, 0))
             .outerjoin(Stock, Stock.product_id == Product.id)

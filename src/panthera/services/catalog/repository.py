@@ -330,7 +330,10 @@ class SqlProducts:
     ) -> tuple[int, list[tuple[Product, int]]]:
         if query.search is None:
             return await self._find(query, None)
-        total, found = await self._find(query, engine.matches(query.search))
+        matched = engine.matches(query.search)
+        if matched is None:
+            return 0, []
+        total, found = await self._find(query, matched)
         if total == 0:
             # Nothing has every word: perhaps a typo, so try names that look alike.
             similar = engine.resembles(query.search)
@@ -341,68 +344,164 @@ class SqlProducts:
     async def _find(
         self, query: ProductQuery, matched: Matched | None
     ) -> tuple[int, list[tuple[Product, int]]]:
-        select = sa.select(Product, Stock.available).join(Stock, Stock.product_id == Product.id)
-        rank: sa.ColumnElement[Any] | None = None
-        if query.search is not None:
-            if matched is None:
-                return 0, []
-            select = select.join(matched, matched.c.pk == Product.pk)
-            rank = matched.c.rank
+        # Narrow steps instead of one wide query: the exact total, counted on the
+        # tables the filters need; the page's keys in order, so indexes can serve
+        # them; then the rows of that page only.
+        tree = None
         if query.category_id is not None:
-            tree = subtree(query.category_id)
-            select = select.where(Product.category_id.in_(sa.select(tree.c.id)))
-        if query.min_price is not None:
-            select = select.where(Product.price >= query.min_price)
-        if query.max_price is not None:
-            select = select.where(Product.price <= query.max_price)
-        if query.currency is not None:
-            select = select.where(Product.currency == query.currency)
-        if query.in_stock is True:
-            select = select.where(Stock.available > 0)
-        elif query.in_stock is False:
-            select = select.where(Stock.available == 0)
-        if query.stock_below is not None:
-            select = select.where(Stock.available < query.stock_below)
-        ordered = select.order_by(*_ordering(query.sort, rank))
-        if rank is None:
-            # Without a search, counting apart lets the page itself walk an index and stop early.
-            total = await self._count(select)
-            rows = await self.session.execute(ordered.offset(query.offset).limit(query.limit))
-            return total, [(row[0], int(row[1])) for row in rows]
-        # A search ranks every match anyway: counting in the same pass saves a second one.
-        page = (
-            await self.session.execute(
-                ordered.add_columns(sa.func.count().over().label("total"))
-                .offset(query.offset)
-                .limit(query.limit)
-            )
-        ).all()
-        if page:
-            return int(page[0][2]), [(row[0], int(row[1])) for row in page]
-        return (await self._count(select) if query.offset else 0), []
+            # Ids, not a recursive subquery: planners can estimate how many products
+            # a list of categories holds, and choose their index for it.
+            tree = list(await self.session.scalars(sa.select(subtree(query.category_id).c.id)))
+        page_keys = _page_keys(query, tree, matched)
+        if matched is not None and matched.count_while_ranking:
+            # No index can count these matches alone: count them in the pass that
+            # orders them rather than visiting every matching row twice.
+            page = (
+                await self.session.execute(
+                    page_keys.add_columns(sa.func.count().over())
+                    .offset(query.offset)
+                    .limit(query.limit)
+                )
+            ).all()
+            if page:
+                return int(page[0][1]), await self._rows([row[0] for row in page])
+            if not query.offset:
+                return 0, []
+        total = await self.session.scalar(_count(query, tree, matched))
+        if not total or query.offset >= total:
+            return int(total or 0), []
+        keys = list(await self.session.scalars(page_keys.offset(query.offset).limit(query.limit)))
+        return int(total), await self._rows(keys)
 
-    async def _count(self, select: sa.Select[Product, int]) -> int:
-        total = await self.session.scalar(
-            sa.select(sa.func.count()).select_from(select.with_only_columns(Product.pk).subquery())
+    async def _rows(self, keys: Sequence[int]) -> list[tuple[Product, int]]:
+        """The products of `keys` with their available stock, in the order of `keys`."""
+        if not keys:
+            return []
+        # Outer join: every product has its stock row, but were one missing, the page
+        # would still hold every product counted (as none available), never fewer.
+        rows = await self.session.execute(
+            sa.select(Product, sa.func.coalesce(Stock.available, 0))
+            .outerjoin(Stock, Stock.product_id == Product.id)
+            .where(Product.pk.in_(keys))
         )
-        return int(total or 0)
+        found = {row[0].pk: (row[0], int(row[1])) for row in rows}
+        return [found[key] for key in keys if key in found]
 
 
-def _ordering(sort: str | None, rank: sa.ColumnElement[Any] | None) -> list[Any]:
+Tree = list[uuid.UUID] | None
+"""The ids of the category asked for and of its descendants; None: any category."""
+
+
+def _product_filters(query: ProductQuery, tree: Tree) -> list[sa.ColumnElement[bool]]:
+    filters: list[sa.ColumnElement[bool]] = []
+    if tree is not None:
+        filters.append(Product.category_id.in_(tree))
+    if query.min_price is not None:
+        filters.append(Product.price >= query.min_price)
+    if query.max_price is not None:
+        filters.append(Product.price <= query.max_price)
+    if query.currency is not None:
+        filters.append(Product.currency == query.currency)
+    return filters
+
+
+def _stock_filters(query: ProductQuery) -> list[sa.ColumnElement[bool]]:
+    filters: list[sa.ColumnElement[bool]] = []
+    if query.in_stock is True:
+        filters.append(Stock.available > 0)
+    elif query.in_stock is False:
+        filters.append(Stock.available == 0)
+    if query.stock_below is not None:
+        filters.append(Stock.available < query.stock_below)
+    return filters
+
+
+def _count(query: ProductQuery, tree: Tree, matched: Matched | None) -> sa.Select[int]:
+    """The exact number of matching products, reading only the tables the filters need.
+
+    Every product has exactly one stock row (created in its transaction, deleted
+    with it, the foreign key cascading), so a filter on stock alone counts stock
+    rows and a filter on products alone never joins stock.
+    """
+    on_products = _product_filters(query, tree)
+    on_stock = _stock_filters(query)
+    count = sa.select(sa.func.count())
+    if matched is not None:
+        if not on_products and not on_stock:
+            # The search index alone knows how many rows match.
+            return count.select_from(matched.keys)
+        on_products.append(matched.where)
+    if on_products and on_stock:
+        count = count.select_from(Product).join(Stock, Stock.product_id == Product.id)
+    elif on_stock:
+        return count.select_from(Stock).where(*on_stock)
+    else:
+        count = count.select_from(Product)
+    return count.where(*on_products, *on_stock)
+
+
+def _page_keys(query: ProductQuery, tree: Tree, matched: Matched | None) -> sa.Select[int]:
+    """The matching products' keys in the requested order, not yet cut to a page."""
+    sort = query.sort or ("relevance" if matched is not None else "newest")
+    on_products = _product_filters(query, tree)
+    on_stock = _stock_filters(query)
+    key: sa.ColumnElement[Any] = Product.__table__.c.pk
+    if matched is not None and sort == "relevance":
+        if matched.rank is not None:
+            # The engine ranks a products row in place: one table, no join.
+            keys = sa.select(Product.pk).where(matched.where)
+            rank = matched.rank
+        elif on_products or on_stock:
+            keys = sa.select(Product.pk).join(matched.ranked, matched.ranked.c.pk == Product.pk)
+            rank = matched.ranked.c.rank
+        else:
+            # Nothing but the words: the search index alone orders the page.
+            keys = sa.select(matched.ranked.c.pk)
+            rank, key = matched.ranked.c.rank, matched.ranked.c.pk
+        order: list[Any] = [rank.desc(), key.desc()]
+    elif matched is not None:
+        # Search first, then sort the matches by columns carried along.
+        found = sa.select(
+            Product.pk, Product.id, Product.price, Product.name, Product.created_at
+        ).where(matched.where, *on_products)
+        hits = (
+            found.cte("hits").prefix_with("MATERIALIZED")
+            if matched.materialize
+            else found.subquery("hits")
+        )
+        keys = sa.select(hits.c.pk)
+        if on_stock or sort == "available":
+            keys = keys.join(Stock, Stock.product_id == hits.c.id)
+        return keys.where(*on_stock).order_by(*_ordering(sort, hits.c))
+    else:
+        keys = sa.select(Product.pk)
+        # A category tree holds a few thousand products: sorting them from its index
+        # beats walking a sort index across the catalog, which SQLite's planner
+        # prefers because it cannot tell how many products a tree holds.
+        order = _ordering(sort, Product.__table__.c, walk_sort_index=tree is None)
+    if on_stock or sort == "available":
+        keys = keys.join(Stock, Stock.product_id == Product.id)
+    return keys.where(*on_products, *on_stock).order_by(*order)
+
+
+def _ordering(
+    sort: str, columns: sa.ColumnCollection[str, Any], *, walk_sort_index: bool = True
+) -> list[Any]:
+    """The order of `sort` on `columns` (the products table's, or a search's carried along)."""
     # Every order ends on the key, so that pages never repeat or skip a product.
-    if sort is None:
-        sort = "relevance" if rank is not None else "newest"
-    if sort == "relevance" and rank is not None:
-        return [rank.desc(), Product.pk.desc()]
+    # `price + 0` orders the same but keeps a planner from walking the price index.
+    pk, price, name = columns["pk"], columns["price"], columns["name"]
+    if not walk_sort_index:
+        price, name = price + 0, name + ""
     if sort == "price":
-        return [Product.price.asc(), Product.pk.asc()]
+        return [price.asc(), pk.asc()]
     if sort == "-price":
-        return [Product.price.desc(), Product.pk.desc()]
+        return [price.desc(), pk.desc()]
     if sort == "name":
-        return [Product.name.asc(), Product.pk.asc()]
+        return [name.asc(), pk.asc()]
     if sort == "available":
-        return [Stock.available.asc(), Product.pk.asc()]
-    return [Product.created_at.desc(), Product.pk.desc()]
+        return [Stock.available.asc(), pk.asc()]
+    return [columns["created_at"].desc(), pk.desc()]
 
 
 class SqlProductImages:

@@ -16,6 +16,7 @@ so any input gives a correct (possibly empty) result.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -35,14 +36,34 @@ def words(text: str) -> list[str]:
     return list(unique)[:MAX_WORDS]
 
 
-Matched = sa.Subquery | sa.CTE
-"""Rows `(pk, rank)`: which products match, and how well."""
+@dataclass(frozen=True)
+class Matched:
+    """Which products match a search, in the shapes the queries need.
+
+    `where` is a condition on `products` rows; `keys` selects the `pk` of every
+    match, unranked, for counting and for orders other than relevance (the
+    search runs first, then the sort); `ranked` selects `(pk, rank)` of every
+    match; `rank`, where the engine can rank a `products` row in place, is
+    that expression, so that a filtered search needs no join. `materialize`
+    says whether a search ordered otherwise than by relevance must be run
+    first and kept (PostgreSQL), lest the planner walk a sort index across the
+    whole table, testing every row against the query. `count_while_ranking`
+    says whether the matches are best counted in the pass that orders them
+    (PostgreSQL: a GIN index cannot count alone, every match is a row visit)
+    rather than apart (SQLite: the FTS index counts without reading a row).
+    """
+
+    where: sa.ColumnElement[bool]
+    keys: sa.Subquery | sa.CTE
+    ranked: sa.Subquery
+    rank: sa.ColumnElement[Any] | None = None
+    materialize: bool = False
+    count_while_ranking: bool = False
 
 
 class SearchEngine(Protocol):
     def matches(self, text: str) -> Matched | None:
-        """A subquery of `(pk, rank)` for products matching every word, higher rank first;
-        None when the text holds no word at all."""
+        """Products matching every word; None when the text holds no word at all."""
 
     def resembles(self, text: str) -> Matched | None:
         """Like `matches`, for names that look like the text (typos); None if unsupported."""
@@ -60,15 +81,28 @@ class SqliteSearch:
         # Each word becomes a quoted FTS5 string: implicit AND, no operator survives.
         expression = " ".join(f'"{word}"' for word in found)
         table: sa.ColumnElement[Any] = sa.literal_column("products_fts")
-        return (
+
+        def match(name: str) -> sa.ColumnElement[bool]:
+            return table.op("MATCH")(sa.bindparam(name, expression))
+
+        # Counting asks the index which rows match, without scoring any of them.
+        hits = sa.select(self._fts.c.rowid).select_from(self._fts).where(match("fts_hits"))
+        keys = (
+            sa.select(self._fts.c.rowid.label("pk"))
+            .select_from(self._fts)
+            .where(match("fts_keys"))
+            .subquery("hits")
+        )
+        ranked = (
             sa.select(
                 self._fts.c.rowid.label("pk"),
                 (-sa.func.bm25(table, 10.0, 8.0, 4.0, 1.0)).label("rank"),
             )
             .select_from(self._fts)
-            .where(table.op("MATCH")(sa.bindparam("fts_query", expression)))
+            .where(match("fts_query"))
             .subquery("matched")
         )
+        return Matched(where=Product.pk.in_(hits), keys=keys, ranked=ranked)
 
     def resembles(self, text: str) -> Matched | None:
         return None
@@ -86,18 +120,13 @@ class PostgresSearch:
         found = words(text)
         if not found:
             return None
-        vector: sa.ColumnElement[Any] = sa.literal_column("search_vector")
+        vector: sa.ColumnElement[Any] = sa.literal_column("products.search_vector")
         query = sa.func.plainto_tsquery(
             sa.literal_column("'english'::regconfig"), sa.bindparam("ts_query", " ".join(found))
         )
-        return (
-            sa.select(Product.pk.label("pk"), sa.func.ts_rank_cd(vector, query, 32).label("rank"))
-            .where(vector.bool_op("@@")(query))
-            .cte("matched")
-            # Search first, then sort: otherwise the planner walks the price or name
-            # index across the whole table, testing every row against the query.
-            .prefix_with("MATERIALIZED")
-        )
+        where = vector.bool_op("@@")(query)
+        rank = sa.func.ts_rank_cd(vector, query, 32)
+        return _matched(where, rank)
 
     def resembles(self, text: str) -> Matched | None:
         found = words(text)
@@ -107,15 +136,22 @@ class PostgresSearch:
         # `name %> text` (not `text <% name`) is the form the trigram GIN index serves.
         schema = self.trigram_schema
         phrase: sa.BindParameter[str] = sa.bindparam("trigram_query", " ".join(found))
-        return (
-            sa.select(
-                Product.pk.label("pk"),
-                getattr(sa.func, schema).word_similarity(phrase, Product.name).label("rank"),
-            )
-            .where(Product.name.bool_op(f"OPERATOR({schema}.%>)")(phrase))
-            .cte("matched")
-            .prefix_with("MATERIALIZED")
-        )
+        where = Product.name.bool_op(f"OPERATOR({schema}.%>)")(phrase)
+        rank = getattr(sa.func, schema).word_similarity(phrase, Product.name)
+        return _matched(where, rank)
+
+
+def _matched(where: sa.ColumnElement[bool], rank: sa.ColumnElement[Any]) -> Matched:
+    keys = sa.select(Product.pk.label("pk")).where(where).subquery("hits")
+    ranked = sa.select(Product.pk.label("pk"), rank.label("rank")).where(where)
+    return Matched(
+        where=where,
+        keys=keys,
+        ranked=ranked.subquery("matched"),
+        rank=rank,
+        materialize=True,
+        count_while_ranking=True,
+    )
 
 
 async def trigram_schema(conn: AsyncConnection) -> str | None:

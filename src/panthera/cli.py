@@ -169,7 +169,9 @@ def up(
         data_dir=str(settings.data_dir.resolve()),
     )
     record_embedded(settings.data_dir, host=host, port=port, pid=os.getpid())
-    _serve(create_app(settings), host=host, port=port)
+    from panthera.kernel.service import settling_heap_once_started
+
+    _serve(settling_heap_once_started(create_app(settings)), host=host, port=port)
 
 
 def _up_distributed(

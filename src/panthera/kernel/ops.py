@@ -79,9 +79,7 @@ def ops_router(checks: Callable[[], Sequence[ReadinessCheck]]) -> APIRouter:
     return router
 
 
-async def _state(
-    name: str, check: Callable[[], Awaitable[object]], exclude: frozenset[str]
-) -> str:
+async def _state(name: str, check: Callable[[], Awaitable[object]], exclude: frozenset[str]) -> str:
     if name.rpartition(".")[2] in exclude:
         return SKIPPED
     try:

@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
 from pydantic_settings import BaseSettings
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from panthera.contracts import EventContract
 from panthera.contracts.users import SessionsRevoked
@@ -306,3 +307,23 @@ async def runtime_of(request: Request) -> Any:
     thread, two thread hand-offs per request for an attribute read.
     """
     return request.app.state.host.runtime
+
+
+def settling_heap_once_started(app: ASGIApp) -> ASGIApp:
+    """`app` whose heap is settled (`settle_heap`) once its lifespan has started: for the
+    embedded platform's server process, whose startup is the app's lifespan. Not applied
+    in-process by tests, which start many platforms in one interpreter."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+
+        async def settled_send(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                settle_heap()
+            await send(message)
+
+        await app(scope, receive, settled_send)
+
+    return wrapped

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import time
 from functools import partial
 from pathlib import Path
 
@@ -66,19 +65,25 @@ async def test_a_child_failing_the_same_way_is_reported_not_restarted_forever(
     # serve a socket handed over.
     listener = supervisor.listen_from(free_port())
     child = supervisor.Child("edge-1", "gateway", listener.getsockname()[1], {}, listener=listener)
+    # "At once" on a loaded 2-core CI machine: starting Python there has taken 7 to 18 s,
+    # past the default window of 10 s, so the streak kept being reset.
     watched = supervisor.Supervisor(
-        [child], state_file=tmp_path / "processes.json", json_logs=False, backoff=0.05
+        [child],
+        state_file=tmp_path / "processes.json",
+        json_logs=False,
+        backoff=0.05,
+        quick_exit_seconds=120,
     )
-    started = time.monotonic()
     with pytest.raises(supervisor.ChildFailing) as failing:
         await watched.run()
     report = str(failing.value)
-    assert report.startswith(f"edge-1 exited {supervisor.GIVE_UP_AFTER} times in a row")
+    assert report.startswith(
+        f"edge-1 exited {supervisor.GIVE_UP_AFTER} times in a row within 120 s of starting"
+    )
     assert "exit code 2" in report
     assert "the gateway is Envoy, which binds its own port" in report  # its own last words
     assert child.restarts == supervisor.GIVE_UP_AFTER
     assert listener.fileno() == -1  # the supervisor let its port go
-    assert time.monotonic() - started < 60
 
 
 @pytest.mark.e2e

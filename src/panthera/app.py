@@ -26,6 +26,7 @@ from panthera.kernel.auth.revocations import Revocations
 from panthera.kernel.auth.tokens import TOKEN_LEEWAY_SECONDS, TokenVerifier
 from panthera.kernel.body_limit import BodyLimit
 from panthera.kernel.bus import create_bus
+from panthera.kernel.flat_routes import include_flat
 from panthera.kernel.http_cache import PublicReads
 from panthera.kernel.http_client import Peers
 from panthera.kernel.ops import ops_router
@@ -183,7 +184,7 @@ def create_platform(
     gateway_settings = gateway_settings or GatewaySettings()
     specs = [host.spec for host in hosts]
     for host in hosts:
-        host.app.include_router(docs_router(specs))
+        include_flat(host.app, docs_router(specs))
     apps = {host.spec.name: guarded(host, gateway_settings) for host in hosts}
     # The whole platform serves the web storefront and admin console too; they call it
     # back in-process, through the gateway, like any client of the API.
@@ -236,7 +237,7 @@ def create_service_app(
     host = ServiceHost(
         SERVICES[name], settings, verifier_for(settings, name), service_settings, standalone=True
     )
-    host.app.include_router(docs_router(list(SERVICES.values())))
+    include_flat(host.app, docs_router(list(SERVICES.values())))
     watch_dependencies([host], settings)
     app = guarded(host, gateway_settings or GatewaySettings())
     return host, observability.ObservabilityMiddleware(app, service=name)

@@ -280,14 +280,17 @@ class Supervisor:
         state_file: Path | None = None,
         json_logs: bool = True,
         backoff: float = 0.5,
+        quick_exit_seconds: float = QUICK_EXIT_SECONDS,
     ) -> None:
-        """`backoff`: the first restart's delay, doubled for each quick exit in a row."""
+        """`backoff`: the first restart's delay, doubled for each quick exit in a row.
+        `quick_exit_seconds`: an exit this soon after starting is a failure to start."""
         self.children = list(children)
         self.stopping = asyncio.Event()
         self.state_file = state_file
         self.failure: ChildFailing | None = None
         self.json_logs = json_logs
         self.backoff = backoff
+        self.quick_exit_seconds = quick_exit_seconds
 
     def _write_state(self) -> None:
         """Where each process listens and its pid, for operators and failure tests."""
@@ -369,7 +372,7 @@ class Supervisor:
             if child.forwarder is not None:  # its last lines, for a report
                 await asyncio.wait([child.forwarder], timeout=5)
             child.restarts += 1
-            quick = time.monotonic() - child.started_at < QUICK_EXIT_SECONDS
+            quick = time.monotonic() - child.started_at < self.quick_exit_seconds
             same = not child.quick_exits or child.quick_exits[-1] == code
             streak = [*child.quick_exits, code] if same else [code]
             child.quick_exits = streak if quick else []
@@ -395,7 +398,7 @@ class Supervisor:
     def _give_up(self, child: Child, code: int) -> None:
         self.failure = ChildFailing(
             f"{child.name} exited {len(child.quick_exits)} times in a row within "
-            f"{QUICK_EXIT_SECONDS:.0f} s of starting, each time with exit code {code}; "
+            f"{self.quick_exit_seconds:.0f} s of starting, each time with exit code {code}; "
             "it would fail the same way again, so the platform stops. Its last lines:\n    "
             + "\n    ".join(child.last_output or ["(none)"])
         )

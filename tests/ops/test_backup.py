@@ -251,7 +251,14 @@ async def test_events_in_flight_at_the_backup_are_published_again_after_a_restor
             return bool(answer["total"] >= 1)
 
         await eventually(welcomed, timeout=30)
-    users = next(s.store for s in deployment.services if s.name == "users")
+        users = next(s.store for s in deployment.services if s.name == "users")
+
+        async def relayed() -> bool:
+            # A consumer may apply an event before its relay marks it published: wait for
+            # the marks, so that every event forgotten below was published (in flight).
+            return await _unpublished_types(users) == []
+
+        await eventually(relayed, timeout=30)
     notifications = next(s.store for s in deployment.services if s.name == "notifications")
     # As if the notifications service had not applied bob's registration yet.
     forgotten = await _forget_inbox(notifications, "users.user.registered")

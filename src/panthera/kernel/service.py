@@ -36,6 +36,7 @@ from panthera.kernel.consumer import Consumer, Handler
 from panthera.kernel.database import Database
 from panthera.kernel.errors import install_error_handlers
 from panthera.kernel.events import Event, Received
+from panthera.kernel.flat_routes import include_flat
 from panthera.kernel.http_client import Peers
 from panthera.kernel.openapi import install_openapi
 from panthera.kernel.ops import ops_router
@@ -191,11 +192,12 @@ class ServiceHost(Generic[RuntimeT]):
         install_error_handlers(app)
         app.add_exception_handler(405, method_not_allowed)
         install_openapi(app)
+        # Flat, not nested: FastAPI walks nested routers twice per level on every request.
         if self.standalone:
-            app.include_router(ops_router(lambda: [(self.spec.name, self.ready)]))
-        app.include_router(self.spec.router, prefix=API_PREFIX)
+            include_flat(app, ops_router(lambda: [(self.spec.name, self.ready)]))
+        include_flat(app, self.spec.router, prefix=API_PREFIX)
         if self.spec.root_router is not None:
-            app.include_router(self.spec.root_router)
+            include_flat(app, self.spec.root_router)
         return app
 
     @asynccontextmanager

@@ -55,7 +55,9 @@ async def mark_in_flight(
     events that occurred after `since` (the bus's retention before the backup:
     older ones could not have been in flight) are looked at.
     """
-    in_flight = unpublished = 0
+    # Counted before marking: the rows marked below are counted as in flight, not twice.
+    unpublished = sum([await _unpublished(source) for source in stores])
+    in_flight = 0
     uncompared: list[str] = []
     by_name = {s.service: s for s in stores}
     for source in stores:
@@ -69,8 +71,6 @@ async def mark_in_flight(
                 in_flight += await _postgres_mark(source, target, types, since)
             else:  # services given databases of their own: no query spans both
                 uncompared.append(f"{source.service} -> {consumer}")
-    for source in stores:
-        unpublished += await _unpublished(source)
     return Replayed(in_flight=in_flight, unpublished=unpublished, uncompared=uncompared)
 
 

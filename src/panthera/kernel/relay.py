@@ -23,7 +23,6 @@ A SQLite file belongs to one process, where the relay's own lock does the same.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -41,7 +40,7 @@ from panthera.kernel.bus import EventBus
 from panthera.kernel.database import Database, utcnow
 from panthera.kernel.events import Event
 from panthera.kernel.outbox import Outbox
-from panthera.kernel.wakeup import woken_or_timed_out
+from panthera.kernel.wakeup import stop_loop, woken_or_timed_out
 
 OUTBOX_BACKLOG = Gauge("panthera_outbox_backlog", "Outbox rows not yet published", ["service"])
 PUBLISHED = Counter("panthera_events_published_total", "Events published by the relay", ["service"])
@@ -248,6 +247,4 @@ class OutboxRelay:
         finally:
             stop_scraping()
             remove()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_loop(task)

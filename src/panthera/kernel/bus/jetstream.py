@@ -38,6 +38,7 @@ from panthera.kernel.bus import (
 from panthera.kernel.bus.settings import BusSettings
 from panthera.kernel.database import Database
 from panthera.kernel.events import Event
+from panthera.kernel.wakeup import stop_loop
 
 log = structlog.get_logger("panthera.bus")
 
@@ -111,9 +112,7 @@ class JetStreamBus:
             if self._users > 0 or self._nc is None:
                 return
             if self._lag_task is not None:
-                self._lag_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._lag_task
+                await stop_loop(self._lag_task)
             # Finish what is in hand, so its acks go out before the connection closes.
             if self._inflight:
                 await asyncio.wait(self._inflight, timeout=10)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 import structlog
@@ -29,6 +29,7 @@ from prometheus_client import Counter, Histogram
 from panthera.contracts.catalog import ImageDeleted, ImageUploaded
 from panthera.kernel.bus import EventBus, Undeliverable
 from panthera.kernel.events import Event
+from panthera.kernel.wakeup import stop_loop
 from panthera.services.catalog import images, imaging
 from panthera.services.catalog.models import Product, ProductImage
 from panthera.services.catalog.products import forget_after_commit
@@ -182,6 +183,4 @@ async def in_background(worker: MediaWorker, bus: EventBus) -> AsyncIterator[Non
         yield
     finally:
         await unsubscribe()
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await stop_loop(task)

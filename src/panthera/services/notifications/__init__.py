@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from panthera.kernel.service import ServiceHost, ServiceSpec
 from panthera.kernel.startup import wait_until_available
+from panthera.kernel.wakeup import stop_loop
 from panthera.services.notifications.api import router
 from panthera.services.notifications.channels import (
     EmailChannel,
@@ -98,9 +98,7 @@ async def runtime(host: ServiceHost[NotificationsRuntime]) -> AsyncIterator[Noti
             yield rt
         finally:
             if sender is not None:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
+                await stop_loop(sender)
 
 
 async def readiness(rt: NotificationsRuntime) -> None:

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from panthera.kernel.database import Database
 from panthera.kernel.events import Received
 from panthera.kernel.service import ServiceHost, ServiceSpec
+from panthera.kernel.wakeup import stop_loop
 from panthera.services.orders import workers
 from panthera.services.orders.api import router as orders_router
 from panthera.services.orders.catalog import HttpCatalog
@@ -47,9 +48,7 @@ async def runtime(host: ServiceHost[OrdersRuntime]) -> AsyncIterator[OrdersRunti
         try:
             yield rt
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*(stop_loop(task) for task in tasks), return_exceptions=True)
             await catalog.aclose()
 
 

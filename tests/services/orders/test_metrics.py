@@ -92,6 +92,19 @@ async def test_orders_are_counted_by_outcome_with_their_decision_time(
         )
 
     assert await eventually(refunded)
+
+    async def emailed() -> bool:
+        # The notifications service sends on its own time (its sender, woken by commits),
+        # so the emails of these orders may still be on their way when the refund counts.
+        text = await scrape(client)
+        sent = {"channel": "email", "outcome": "sent"}
+        return (
+            series(text, "panthera_notifications_sends_total", **sent)
+            - series(before, "panthera_notifications_sends_total", **sent)
+            >= 3
+        )
+
+    assert await eventually(emailed, timeout=60)
     after = await scrape(client)
 
     def grew(name: str, **labels: str) -> float:

@@ -12,12 +12,10 @@ from panthera.kernel.wakeup import stop_loop
 async def test_a_loop_that_swallows_a_cancellation_is_still_stopped() -> None:
     # As nats-py does inside its flush: the CancelledError is caught, the loop goes on.
     swallowed = 0
-    turns = 0
 
     async def polling() -> None:
-        nonlocal swallowed, turns
+        nonlocal swallowed
         while True:
-            turns += 1
             try:
                 await asyncio.sleep(0.01)
             except asyncio.CancelledError:
